@@ -1,0 +1,56 @@
+# ge_security: every target is idempotent and works on a fresh Debian 12 machine with Rust.
+SHELL        := /bin/bash
+PG_CONFIG    ?= /usr/bin/pg_config
+PGRX_VERSION := 0.18.0
+PGRX_PGDATA  ?= /tmp/ge_security_pgrx_data
+APT_PACKAGES := postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 libclang-dev clang sudo openssl
+SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export PATH  := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: deps install install-debug lint unit regress scenarios test demo demo-stop bench
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust 1.95 (rustup)"; exit 1; }
+	@rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy
+	@if ! cargo pgrx --version 2>/dev/null | grep -q " $(PGRX_VERSION)$$"; then \
+	  cargo install cargo-pgrx --version $(PGRX_VERSION) --locked; fi
+	@grep -qs '^pg15 *= *"$(PG_CONFIG)"' $(HOME)/.pgrx/config.toml || cargo pgrx init --pg15 $(PG_CONFIG)
+
+install: deps
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+install-debug: deps
+	cargo pgrx install --pg-config $(PG_CONFIG)
+
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --features pg_test -- -D warnings
+
+unit: deps
+	@$(SUDO) mkdir -p $(PGRX_PGDATA) && $(SUDO) chown postgres: $(PGRX_PGDATA)
+	cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_PGDATA)
+
+regress: install-debug
+	bash pg_test/run_regress.sh
+
+scenarios: install-debug
+	bash pg_test/run_scenarios.sh
+
+test: lint unit regress scenarios
+	@echo "make test: all suites passed"
+
+demo: install
+	bash demo/demo.sh
+
+demo-stop:
+	bash demo/demo.sh stop
+
+bench: install
+	@for b in bench/*.sh; do echo "== $$b"; bash "$$b" || exit 1; done

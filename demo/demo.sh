@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make demo: a throwaway cluster with ge_security preloaded, a weak demo database, the report.
+# `demo.sh stop` stops it. The cluster stays up after the demo so you can explore it.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/../pg_test/cluster.sh"
+DEMO_DIR=${DEMO_DIR:-/tmp/ge_security_demo}
+DEMO_PORT=${DEMO_PORT:-54399}
+
+cluster_stop "$DEMO_DIR"
+[ "${1:-}" = stop ] && { rm -rf "$DEMO_DIR"; echo "demo cluster stopped"; exit 0; }
+
+cluster_create "$DEMO_DIR" "$DEMO_PORT"
+cluster_start "$DEMO_DIR"
+cluster_psql "$DEMO_DIR" "$DEMO_PORT" postgres -q -c "CREATE DATABASE shop"
+cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -q -f "$here/demo.sql"
+
+echo
+echo "== SELECT * FROM ge_security.assess();   (database shop)"
+cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT * FROM ge_security.assess()"
+echo "== SELECT * FROM ge_security.posture();"
+cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT * FROM ge_security.posture()"
+
+cat <<TXT
+The demo cluster is still running (PostgreSQL 15, ge_security preloaded).
+Connect:   sudo -u postgres psql -h $DEMO_DIR -p $DEMO_PORT shop
+Try next:
+  SELECT * FROM ge_security.assess('high');              -- only what matters most
+  SELECT * FROM ge_security.role_audit();                -- an access review in one query
+  SELECT * FROM ge_security.checks();                    -- the catalogue with control ids
+  SELECT ge_security.waive('login_role_createdb', 'role app_user',
+         'migration tool needs it until Q3', now() + interval '90 days');
+  SELECT ge_security.assert_posture('critical');         -- the CI gate; fails here
+Stop it:   make demo-stop
+TXT

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL 15 clusters for tests, scenarios, the demo and benchmarks.
+# Source it; clusters run as the postgres OS user on a unix socket in their own directory.
+PG_BIN=${PG_BIN:-$(/usr/bin/pg_config --bindir)}
+GE_CLUSTERS=()
+
+# as_postgres CMD...: run a command as the postgres OS user (we may be root).
+as_postgres() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+}
+
+# cluster_create DIR PORT [EXTRA_CONF_LINE...]: initdb into DIR, preload ge_security.
+cluster_create() {
+  local dir=$1 port=$2; shift 2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  chown postgres: "$dir" 2>/dev/null || true
+  chmod 700 "$dir"
+  as_postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --data-checksums \
+    -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
+  {
+    echo "listen_addresses = ''"
+    echo "port = $port"
+    echo "unix_socket_directories = '$dir'"
+    echo "shared_preload_libraries = 'ge_security'"
+    echo "max_prepared_transactions = 10"
+    echo "fsync = off"
+    for line in "$@"; do echo "$line"; done
+  } | as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null
+}
+
+# cluster_start DIR: start it and remember it for cluster_stop_all.
+cluster_start() {
+  local dir=$1
+  as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+    || { cat "$dir/server.log"; return 1; }
+  GE_CLUSTERS+=("$dir")
+}
+
+# cluster_stop DIR [MODE]: stop it (fast by default).
+cluster_stop() {
+  as_postgres "$PG_BIN/pg_ctl" -D "$1/data" -m "${2:-fast}" -w stop >/dev/null 2>&1 || true
+}
+
+cluster_stop_all() {
+  local dir
+  for dir in "${GE_CLUSTERS[@]}"; do cluster_stop "$dir"; done
+}
+
+# psql_as ROLE DIR DB [psql args...]: psql over the cluster's socket.
+cluster_psql() {
+  local dir=$1 port=$2 db=$3; shift 3
+  as_postgres "$PG_BIN/psql" -X -h "$dir" -p "$port" -d "$db" -v ON_ERROR_STOP=1 "$@"
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the pg_regress suite of pg_test/ against a fresh cluster with ge_security preloaded.
+# UPDATE_EXPECTED=1 copies the results over expected/ for review (never commit unread).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/cluster.sh"
+dir=$(mktemp -d /tmp/ge_security_regress.XXXXXX)
+chown postgres: "$dir"
+port=${REGRESS_PORT:-54391}
+trap 'cluster_stop_all; rm -rf "$dir"' EXIT
+cluster_create "$dir/cluster" "$port"
+cluster_start "$dir/cluster"
+
+work="$dir/suite"
+mkdir -p "$work"
+cp -r "$here/sql" "$here/expected" "$work/"
+chown -R postgres: "$dir"
+regress="$(dirname "$(/usr/bin/pg_config --pgxs)")/../test/regress/pg_regress"
+tests=$(cd "$here/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
+cluster_psql "$dir/cluster" "$port" postgres -q -c "CREATE DATABASE contrib_regression"
+status=0
+as_postgres "$regress" --use-existing --bindir="$PG_BIN" --host="$dir/cluster" --port="$port" \
+  --inputdir="$work" --outputdir="$work" --dbname=contrib_regression $tests || status=$?
+if [ "${UPDATE_EXPECTED:-0}" = 1 ]; then
+  cp "$work"/results/*.out "$here/expected/"
+  echo "expected/ updated from results: review the diff before committing"
+elif [ $status -ne 0 ]; then
+  cat "$work/regression.diffs" 2>/dev/null || true
+  cat "$dir/cluster/server.log" | tail -50
+fi
+exit $status

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every scenario script in pg_test/scenarios/ (each starts and stops its own clusters).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+passed=0 failed=0
+for scenario in "$here"/scenarios/*.sh; do
+  name=$(basename "$scenario" .sh)
+  if bash "$scenario"; then
+    echo "scenario $name: ok"; passed=$((passed + 1))
+  else
+    echo "scenario $name: FAILED"; failed=$((failed + 1))
+  fi
+done
+echo "scenarios: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Without shared_preload_libraries, assess() and its settings still work (DESIGN §1).
+set -euo pipefail
+source "$(dirname "$0")/../cluster.sh"
+dir=$(mktemp -d /tmp/ge_security_nopreload.XXXXXX)
+chown postgres: "$dir"
+port=54392
+trap 'cluster_stop_all; rm -rf "$dir"' EXIT
+cluster_create "$dir" "$port" "shared_preload_libraries = ''"
+cluster_start "$dir"
+q() { cluster_psql "$dir" "$port" postgres -tA "$@"; }
+
+q -q -c "CREATE EXTENSION ge_security" -c "CREATE ROLE sc_rogue SUPERUSER LOGIN"
+got=$(q -c "SELECT string_agg(check_id || ' ' || object_name, ',') FROM ge_security.assess()")
+[ "$got" = "superuser_not_allowlisted role sc_rogue" ] || { echo "unexpected findings: $got"; exit 1; }
+# the allow-list setting is honoured once the library is loaded on demand
+got=$(q -c "SET ge_security.superuser_allowlist = 'postgres, sc_rogue'" \
+        -c "SELECT count(*) FROM ge_security.assess()")
+[ "$got" = "0" ] || { echo "allow-list ignored without preload: $got"; exit 1; }

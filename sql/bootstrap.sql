@@ -1,0 +1,26 @@
+-- ge_security bootstrap: roles and tables the functions rely on.
+-- Roles are cluster-wide: a second database installing the extension reuses them.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ge_security_auditor') THEN
+    CREATE ROLE ge_security_auditor NOLOGIN;
+    COMMENT ON ROLE ge_security_auditor IS
+      'ge_security: may run assess(), checks(), posture(), role_audit() and read evidence';
+  END IF;
+END
+$$;
+
+-- Accepted risks: one row per (check, object), reason required, expiry enforced by waive().
+CREATE TABLE waiver (
+  check_id    text        NOT NULL,
+  object_name text        NOT NULL,
+  reason      text        NOT NULL CHECK (pg_catalog.btrim(reason) <> ''),
+  expires_at  timestamptz NOT NULL,
+  granted_by  text        NOT NULL DEFAULT session_user,
+  granted_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  PRIMARY KEY (check_id, object_name)
+);
+COMMENT ON TABLE waiver IS 'ge_security: accepted risks, written by ge_security.waive()';
+SELECT pg_catalog.pg_extension_config_dump('waiver', '');
+REVOKE ALL ON waiver FROM PUBLIC;
+GRANT SELECT ON waiver TO ge_security_auditor;

@@ -1,0 +1,198 @@
+//! Runs checks against the catalogs as the caller and applies waivers.
+//! Every check is one set-based query; a missing privilege yields a `not_assessed` row.
+use super::registry::{Check, Severity};
+use crate::gucs;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use std::collections::HashSet;
+
+/// Common table expressions every finder may use. Parameters: $1 superuser allow-list,
+/// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns. Extension members and
+/// system schemas never appear in them.
+const PRELUDE: &str = r#"
+WITH RECURSIVE
+allowlisted AS (
+  SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($1::text[])),
+app_role AS (
+  SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r
+  WHERE r.rolname !~ '^pg_'
+    AND CASE WHEN pg_catalog.cardinality($2::text[]) = 0 THEN r.rolcanlogin AND NOT r.rolsuper
+             ELSE r.rolname = ANY ($2::text[]) END),
+login_role AS (
+  SELECT r.* FROM pg_catalog.pg_roles r
+  WHERE r.rolcanlogin AND r.rolname !~ '^pg_' AND r.rolname <> ALL ($1::text[])),
+user_schema AS (
+  SELECT n.oid, n.nspname, n.nspowner FROM pg_catalog.pg_namespace n
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+    AND n.nspname !~ '^pg_(temp|toast_temp)_'
+    AND n.oid NOT IN (SELECT e.extnamespace FROM pg_catalog.pg_extension e
+                      WHERE e.extname = 'ge_security')
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                      AND d.objid = n.oid AND d.deptype = 'e')),
+user_relation AS (
+  SELECT c.oid, c.relname, c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity,
+         c.relacl, s.nspname, pg_catalog.format('%I.%I', s.nspname, c.relname) AS qualified
+  FROM pg_catalog.pg_class c JOIN user_schema s ON s.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')),
+user_function AS (
+  SELECT p.oid, p.proname, p.prokind, p.proowner, p.prosecdef, p.proconfig, p.proacl, s.nspname,
+         pg_catalog.format('%I.%I(%s)', s.nspname, p.proname,
+                           pg_catalog.pg_get_function_identity_arguments(p.oid)) AS qualified
+  FROM pg_catalog.pg_proc p JOIN user_schema s ON s.oid = p.pronamespace
+  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                      AND d.objid = p.oid AND d.deptype = 'e'))
+"#;
+
+/// What happened to a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Fail,
+    NotAssessed,
+    Waived,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fail => "fail",
+            Status::NotAssessed => "not_assessed",
+            Status::Waived => "waived",
+        }
+    }
+}
+
+/// One row of `assess()`.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub check: &'static Check,
+    pub object_type: String,
+    pub object_name: String,
+    pub status: Status,
+    pub message: String,
+    pub remediation: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// Run the given checks as the calling role and mark findings covered by a live waiver.
+pub fn run<'a>(checks: impl Iterator<Item = &'a Check>) -> Vec<Finding>
+where
+    'a: 'static,
+{
+    let allowlist = gucs::list(&gucs::SUPERUSER_ALLOWLIST);
+    let app_roles = gucs::list(&gucs::APP_ROLES);
+    let tenant_columns = gucs::list(&gucs::TENANT_COLUMNS);
+    let mut findings = Vec::new();
+    Spi::connect(|client| {
+        let database: String = client
+            .select(
+                "SELECT pg_catalog.quote_ident(pg_catalog.current_database())",
+                None,
+                &[],
+            )
+            .and_then(|t| t.first().get_one())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        for check in checks {
+            if let Some(requirement) = &check.requires {
+                let probe = format!("SELECT ({})::boolean", requirement.probe);
+                let allowed: bool = client
+                    .select(&probe, None, &[])
+                    .and_then(|t| t.first().get_one())
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false);
+                if !allowed {
+                    findings.push(not_assessed(check, &database, requirement.needs));
+                    continue;
+                }
+            }
+            let args: [DatumWithOid; 3] = [
+                allowlist.clone().into(),
+                app_roles.clone().into(),
+                tenant_columns.clone().into(),
+            ];
+            let query = format!("{PRELUDE} {}", check.finder);
+            let rows = client.select(&query, None, &args).unwrap_or_else(|e| {
+                pgrx::error!("ge_security: check {} could not run: {e}", check.id)
+            });
+            for row in rows {
+                let text = |n: usize| row.get::<String>(n).ok().flatten();
+                findings.push(Finding {
+                    check,
+                    object_type: text(1).unwrap_or_default(),
+                    object_name: text(2).unwrap_or_default(),
+                    status: Status::Fail,
+                    message: text(3).unwrap_or_default(),
+                    remediation: text(4),
+                    details: row
+                        .get::<JsonB>(5)
+                        .ok()
+                        .flatten()
+                        .map(|j| j.0)
+                        .unwrap_or(serde_json::Value::Null),
+                });
+            }
+        }
+    });
+    apply_waivers(&mut findings);
+    findings
+}
+
+fn not_assessed(check: &'static Check, database: &str, needs: &str) -> Finding {
+    Finding {
+        check,
+        object_type: "database".into(),
+        object_name: database.into(),
+        status: Status::NotAssessed,
+        message: format!("{} was not assessed: the caller lacks {needs}", check.id),
+        remediation: Some(format!(
+            "-- run ge_security.assess() as a role with {needs}"
+        )),
+        details: serde_json::json!({ "needs": needs }),
+    }
+}
+
+/// Mark failing findings that a live (unexpired) waiver covers.
+fn apply_waivers(findings: &mut [Finding]) {
+    let waived: HashSet<(String, String)> = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT check_id, object_name FROM ge_security.waiver \
+                 WHERE expires_at > pg_catalog.now()",
+                None,
+                &[],
+            )
+            .map(|rows| {
+                rows.filter_map(|row| {
+                    Some((row.get::<String>(1).ok()??, row.get::<String>(2).ok()??))
+                })
+                .collect()
+            })
+            .unwrap_or_default()
+    });
+    for finding in findings.iter_mut().filter(|f| f.status == Status::Fail) {
+        if waived.contains(&(finding.check.id.to_owned(), finding.object_name.clone())) {
+            finding.status = Status::Waived;
+        }
+    }
+}
+
+/// Findings at or above `min`, waived ones only when asked, most serious first.
+pub fn select(mut findings: Vec<Finding>, min: Severity, include_waived: bool) -> Vec<Finding> {
+    findings.retain(|f| f.check.severity >= min && (include_waived || f.status != Status::Waived));
+    findings.sort_by(|a, b| {
+        b.check
+            .severity
+            .cmp(&a.check.severity)
+            .then_with(|| a.check.id.cmp(b.check.id))
+            .then_with(|| a.object_name.cmp(&b.object_name))
+    });
+    findings
+}

@@ -1,0 +1,90 @@
+//! The catalogue of checks: each check is data (id, severity, controls, SQL finder) declared
+//! in its category file; this file gathers them and defines the shared vocabulary.
+use super::{functions, rls, roles};
+use crate::error::{GeError, Kind};
+
+/// Severity of a finding, ordered from least to most serious.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parse a severity argument, refusing anything outside the five names.
+    pub fn parse(text: &str) -> Result<Severity, GeError> {
+        Severity::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text.trim().to_lowercase())
+            .ok_or_else(|| {
+                GeError::new(
+                    Kind::InvalidParameter,
+                    format!("unknown severity \"{text}\""),
+                )
+                .hint("Use one of: critical, high, medium, low, info.")
+            })
+    }
+}
+
+/// A privilege a check needs; without it the check reports `not_assessed`.
+#[derive(Debug)]
+pub struct Requirement {
+    /// SQL boolean expression evaluated as the caller.
+    pub probe: &'static str,
+    /// What the caller lacks, in words, for the `not_assessed` message.
+    pub needs: &'static str,
+}
+
+/// One check of the catalogue.
+///
+/// `finder` is a SQL query run after the shared prelude (see `engine::PRELUDE`) with
+/// parameters $1 superuser allow-list, $2 app roles, $3 tenant columns (all `text[]`), and
+/// returns `object_type, object_name, message, remediation, details` per violation.
+#[derive(Debug)]
+pub struct Check {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub category: &'static str,
+    pub title: &'static str,
+    pub controls: &'static [&'static str],
+    pub description: &'static str,
+    pub requires: Option<Requirement>,
+    pub finder: &'static str,
+}
+
+/// Every check, in catalogue order.
+pub fn all() -> impl Iterator<Item = &'static Check> {
+    roles::CHECKS
+        .iter()
+        .chain(functions::CHECKS)
+        .chain(rls::CHECKS)
+}
+
+/// The check with this id, or an ERROR naming it.
+pub fn find(id: &str) -> Result<&'static Check, GeError> {
+    all().find(|c| c.id == id).ok_or_else(|| {
+        GeError::new(Kind::UndefinedObject, format!("unknown check \"{id}\""))
+            .hint("SELECT check_id FROM ge_security.checks() lists the catalogue.")
+    })
+}

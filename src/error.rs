@@ -1,0 +1,72 @@
+//! The one error type of the extension: every failure maps to a SQLSTATE a client can branch on.
+//! Messages never carry secrets; facts go to DETAIL and the fix to HINT.
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+/// What went wrong, which decides the SQLSTATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// 22023: an argument is out of its domain.
+    InvalidParameter,
+    /// 22004: an argument that must not be NULL is NULL.
+    NullValue,
+    /// 42704: a named check, role or object does not exist.
+    UndefinedObject,
+    /// 23514: the security posture is below the bar the caller asked for.
+    PostureViolation,
+}
+
+impl Kind {
+    fn sqlstate(self) -> PgSqlErrorCode {
+        match self {
+            Kind::InvalidParameter => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Kind::NullValue => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Kind::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Kind::PostureViolation => PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+        }
+    }
+}
+
+/// An error on its way to `ereport(ERROR)`.
+#[derive(Debug, Clone)]
+pub struct GeError {
+    kind: Kind,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
+}
+
+impl GeError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        GeError {
+            kind,
+            message: message.into(),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Raise the error as a PostgreSQL ERROR; never returns.
+    #[track_caller]
+    pub fn raise(self) -> ! {
+        let mut report = ErrorReport::new(self.kind.sqlstate(), self.message, "ge_security");
+        if let Some(detail) = self.detail {
+            report = report.set_detail(detail);
+        }
+        if let Some(hint) = self.hint {
+            report = report.set_hint(hint);
+        }
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ereport(ERROR) returned")
+    }
+}

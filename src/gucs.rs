@@ -1,0 +1,73 @@
+//! Every `ge_security.*` setting: one documented static each, registered by `init()`.
+//! Readers call the small accessors below instead of touching the statics.
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
+
+/// Superusers that are expected (comma-separated role names). Others are findings.
+pub static SUPERUSER_ALLOWLIST: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+
+/// Application roles (comma-separated). Empty: every LOGIN role that is not a superuser.
+pub static APP_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// Column names that carry a tenant id (comma-separated).
+pub static TENANT_COLUMNS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
+
+/// Case-insensitive regular expression for column names that hold PII.
+pub static PII_PATTERNS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(
+    c"(^|_)(e?mail|phone|mobile|ssn|social_security|tax_id|tin|iban|passport|birth_?date|dob|address|national_id)($|_)",
+));
+
+pub fn init() {
+    GucRegistry::define_string_guc(
+        c"ge_security.superuser_allowlist",
+        c"Superuser roles that assess() accepts (comma-separated).",
+        c"Any other role with SUPERUSER is reported as superuser_not_allowlisted.",
+        &SUPERUSER_ALLOWLIST,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ge_security.app_roles",
+        c"Application roles checked for least privilege (comma-separated).",
+        c"When empty, every LOGIN role that is not a superuser counts as an application role.",
+        &APP_ROLES,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ge_security.tenant_columns",
+        c"Column names that identify the tenant of a row (comma-separated).",
+        c"Tables with such a column are expected to be isolated by row-level security.",
+        &TENANT_COLUMNS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ge_security.pii_patterns",
+        c"Case-insensitive regular expression matching names of PII columns.",
+        c"Matching columns stored as plain text are reported unless registered as protected.",
+        &PII_PATTERNS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+}
+
+/// A comma-separated list setting as trimmed, non-empty names.
+pub fn list(setting: &GucSetting<Option<CString>>) -> Vec<String> {
+    text(setting)
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A string setting as text; unset reads as empty.
+pub fn text(setting: &GucSetting<Option<CString>>) -> String {
+    setting
+        .get()
+        .map(|value| value.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,28 @@
+//! ge_security: hardens a PostgreSQL database from the inside and proves its controls work.
+//! This file only wires capabilities together: modules, `_PG_init` and the SQL that ships.
+use pgrx::prelude::*;
+
+mod assess;
+mod error;
+mod gucs;
+
+pgrx::pg_module_magic!();
+
+extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
+/// Settings for `cargo pgrx test`: the library is preloaded, as in production.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'ge_security'"]
+    }
+}
