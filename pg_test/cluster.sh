@@ -32,7 +32,7 @@ cluster_create() {
 # cluster_start DIR: start it and remember it for cluster_stop_all.
 cluster_start() {
   local dir=$1
-  as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+  as_postgres env -u RUST_BACKTRACE "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
     || { cat "$dir/server.log"; return 1; }
   GE_CLUSTERS+=("$dir")
 }

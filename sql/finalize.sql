@@ -14,3 +14,12 @@ GRANT EXECUTE ON FUNCTION @extschema@.checks() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.posture() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.assert_posture(text) TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.role_audit() TO ge_security_auditor;
+
+-- Audit trail: sealing is for superusers and the worker; reading and verifying for auditors.
+REVOKE ALL ON FUNCTION @extschema@.audit_seal() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_verify(jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_digest() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_proof(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_verify(jsonb) TO ge_security_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_digest() TO ge_security_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_proof(bigint) TO ge_security_auditor;

@@ -14,6 +14,14 @@ pub enum Kind {
     UndefinedObject,
     /// 23514: the security posture is below the bar the caller asked for.
     PostureViolation,
+    /// 0A000: the request needs something this configuration cannot do.
+    FeatureNotSupported,
+    /// 55000: the server or object is not in the state the request needs.
+    PrerequisiteState,
+    /// 42501: the caller may not do this.
+    InsufficientPrivilege,
+    /// 42809: the object is of a kind the function cannot work on.
+    WrongObjectType,
 }
 
 impl Kind {
@@ -23,6 +31,10 @@ impl Kind {
             Kind::NullValue => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Kind::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             Kind::PostureViolation => PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
+            Kind::FeatureNotSupported => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Kind::PrerequisiteState => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Kind::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Kind::WrongObjectType => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
         }
     }
 }

@@ -19,7 +19,44 @@ pub static PII_PATTERNS: GucSetting<Option<CString>> = GucSetting::<Option<CStri
     c"(^|_)(e?mail|phone|mobile|ssn|social_security|tax_id|tin|iban|passport|birth_?date|dob|address|national_id)($|_)",
 ));
 
+/// Name of the setting that carries the application-level actor (e.g. `app.current_actor`).
+pub static ACTOR_SETTING: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"app.current_actor"));
+
+/// Superuser-only switch for documented maintenance of the audit trail.
+pub static MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+/// How often the audit trail should be sealed (milliseconds); verification uses it to tell
+/// a normal unsealed tail from a stalled sealer.
+pub static SEAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
 pub fn init() {
+    GucRegistry::define_string_guc(
+        c"ge_security.actor_setting",
+        c"Setting whose value is recorded as the actor of audited changes.",
+        c"Applications set it per transaction, e.g. SET LOCAL app.current_actor = 'user:42'.",
+        &ACTOR_SETTING,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"ge_security.maintenance",
+        c"Allow documented maintenance of the audit trail (superuser only).",
+        c"While off, UPDATE, DELETE, TRUNCATE and SQL INSERT on the audit tables are refused for everyone.",
+        &MAINTENANCE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ge_security.seal_interval",
+        c"Interval between seals of the audit trail.",
+        c"audit_verify() reports unsealed rows older than five intervals as unsealed_backlog.",
+        &SEAL_INTERVAL_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_string_guc(
         c"ge_security.superuser_allowlist",
         c"Superuser roles that assess() accepts (comma-separated).",

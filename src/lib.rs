@@ -1,19 +1,32 @@
 //! ge_security: hardens a PostgreSQL database from the inside and proves its controls work.
 //! This file only wires capabilities together: modules, `_PG_init` and the SQL that ships.
+// pgrx needs TableIterator row types spelled out inline in #[pg_extern] signatures.
+#![allow(clippy::type_complexity)]
 use pgrx::prelude::*;
 
 mod assess;
+mod audit;
+mod canonical;
 mod error;
 mod gucs;
 
 pgrx::pg_module_magic!();
 
 extension_sql_file!("../sql/bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/audit.sql", name = "audit_tables");
+extension_sql_file!(
+    "../sql/audit_guard.sql",
+    name = "audit_guard",
+    requires = ["audit_tables", audit::guard::audit_guard]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        audit::horizon::init();
+    }
 }
 
 /// Settings for `cargo pgrx test`: the library is preloaded, as in production.

@@ -72,7 +72,10 @@ fn assess(
 > {
     let min = severity_arg(min_severity, "min_severity");
     let findings = engine::run(registry::all());
-    let rows = engine::select(findings, min, include_waived.unwrap_or(false));
+    let include_waived = include_waived.unwrap_or_else(|| {
+        GeError::new(Kind::NullValue, "include_waived must not be NULL").raise()
+    });
+    let rows = engine::select(findings, min, include_waived);
     TableIterator::new(rows.into_iter().map(to_row))
 }
 

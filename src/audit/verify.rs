@@ -1,0 +1,452 @@
+//! Verification of the trail: recomputes every row hash, block root and block link while
+//! streaming (two cursors in id/block order); also the digest and inclusion proofs.
+use super::merkle::{self, Hash, RootBuilder};
+use super::writer::{row_hash, StoredRow};
+use crate::error::{GeError, Kind};
+use crate::gucs;
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+use pgrx::spi::{SpiCursor, SpiHeapTupleData};
+use pgrx::JsonB;
+use std::collections::VecDeque;
+
+const FETCH: i64 = 5000;
+const MAX_PROBLEMS: usize = 10_000;
+
+const ROWS_SQL: &str = "SELECT id, at, txid::text, actor, session_user_name, current_user_name, \
+    CASE WHEN client_addr IS NULL THEN NULL ELSE pg_catalog.format('%s', client_addr) END, \
+    application_name, op, table_name, row_key::text, old_row::text, new_row::text, \
+    changed_columns::text, statement, row_hash FROM ge_security.audit_log ORDER BY id";
+
+const BLOCKS_SQL: &str = "SELECT block_no, first_id, last_id, row_count, rows_root, prev_hash, \
+    block_hash, sealed_at FROM ge_security.audit_block ORDER BY block_no";
+
+struct Row {
+    id: i64,
+    at_micros: i64,
+    leaf: Hash,
+    hash_ok: bool,
+}
+
+struct Block {
+    block_no: i64,
+    first_id: i64,
+    last_id: i64,
+    row_count: i64,
+    rows_root: Vec<u8>,
+    prev_hash: Vec<u8>,
+    block_hash: Vec<u8>,
+    sealed_at_micros: i64,
+}
+
+fn micros(t: Option<TimestampWithTimeZone>) -> i64 {
+    t.map(|t| t.into_inner()).unwrap_or(0)
+}
+
+fn read_row(row: &SpiHeapTupleData) -> Row {
+    let text = |n: usize| row.get::<String>(n).ok().flatten();
+    let id: i64 = row.get(1).ok().flatten().unwrap_or(0);
+    let at_micros = micros(row.get(2).ok().flatten());
+    let txid = text(3).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+    let texts: Vec<Option<String>> = (4..=15).map(text).collect();
+    let stored: Vec<u8> = row.get(16).ok().flatten().unwrap_or_default();
+    let mut fields: [Option<&str>; 12] = [None; 12];
+    for (slot, value) in fields.iter_mut().zip(texts.iter()) {
+        *slot = value.as_deref();
+    }
+    let computed = row_hash(&StoredRow {
+        id,
+        at_micros,
+        txid,
+        texts: fields,
+    });
+    Row {
+        id,
+        at_micros,
+        leaf: merkle::leaf(id, &stored),
+        hash_ok: computed[..] == stored[..],
+    }
+}
+
+fn read_block(row: &SpiHeapTupleData) -> Block {
+    let int = |n: usize| row.get::<i64>(n).ok().flatten().unwrap_or(0);
+    let bytes = |n: usize| row.get::<Vec<u8>>(n).ok().flatten().unwrap_or_default();
+    Block {
+        block_no: int(1),
+        first_id: int(2),
+        last_id: int(3),
+        row_count: int(4),
+        rows_root: bytes(5),
+        prev_hash: bytes(6),
+        block_hash: bytes(7),
+        sealed_at_micros: micros(row.get(8).ok().flatten()),
+    }
+}
+
+/// A cursor read in batches, converted to owned values.
+struct Stream<'c, T> {
+    cursor: SpiCursor<'c>,
+    buffer: VecDeque<T>,
+    done: bool,
+    convert: fn(&SpiHeapTupleData) -> T,
+}
+
+impl<'c, T> Stream<'c, T> {
+    fn peek(&mut self) -> Option<&T> {
+        if self.buffer.is_empty() && !self.done {
+            let batch = self
+                .cursor
+                .fetch(FETCH)
+                .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+            let before = self.buffer.len();
+            for row in batch {
+                self.buffer.push_back((self.convert)(&row));
+            }
+            self.done = self.buffer.len() == before;
+        }
+        self.buffer.front()
+    }
+
+    fn next(&mut self) -> Option<T> {
+        self.peek();
+        self.buffer.pop_front()
+    }
+}
+
+type Problem = (
+    bool,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+struct Report(Vec<Problem>);
+
+impl Report {
+    fn add(&mut self, problem: &str, block_no: Option<i64>, id: Option<i64>, detail: String) {
+        if self.0.len() < MAX_PROBLEMS {
+            self.0
+                .push((false, Some(problem.to_owned()), block_no, id, Some(detail)));
+        }
+    }
+}
+
+struct Digest {
+    block_no: i64,
+    last_id: i64,
+    block_hash: String,
+}
+
+fn parse_digest(digest: Option<JsonB>) -> Option<Digest> {
+    let value = digest?.0;
+    let field = |name: &str| value.get(name).cloned();
+    let bad = || {
+        GeError::new(Kind::InvalidParameter, "digest must be an object from ge_security.audit_digest()")
+            .hint("Pass the JSON that audit_digest() returned, e.g. '{\"block_no\": 7, \"last_id\": 120, \"block_hash\": \"…\"}'.")
+            .raise()
+    };
+    if !value.is_object() {
+        bad();
+    }
+    Some(Digest {
+        block_no: field("block_no")
+            .and_then(|v| v.as_i64())
+            .unwrap_or_else(bad),
+        last_id: field("last_id")
+            .and_then(|v| v.as_i64())
+            .unwrap_or_else(bad),
+        block_hash: field("block_hash")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+    })
+}
+
+/// Recompute every row hash, block root and link; compare with a digest kept outside.
+#[pg_extern(stable, parallel_safe)]
+fn audit_verify(
+    digest: default!(Option<JsonB>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(ok, bool),
+        name!(problem, Option<String>),
+        name!(block_no, Option<i64>),
+        name!(id, Option<i64>),
+        name!(detail, Option<String>),
+    ),
+> {
+    let digest = parse_digest(digest);
+    let backlog_after_micros = 5 * i64::from(gucs::SEAL_INTERVAL_MS.get()) * 1000;
+    let mut report = Report(Vec::new());
+    let (mut rows_seen, mut blocks_seen, mut unsealed) = (0i64, 0i64, 0i64);
+    Spi::connect(|client| {
+        let now: i64 = micros(
+            client
+                .select("SELECT pg_catalog.now()", None, &[])
+                .and_then(|t| t.first().get_one::<TimestampWithTimeZone>())
+                .ok()
+                .flatten(),
+        );
+        let mut rows = Stream {
+            cursor: client.open_cursor(ROWS_SQL, &[]),
+            buffer: VecDeque::new(),
+            done: false,
+            convert: read_row,
+        };
+        let mut blocks = Stream {
+            cursor: client.open_cursor(BLOCKS_SQL, &[]),
+            buffer: VecDeque::new(),
+            done: false,
+            convert: read_block,
+        };
+        let mut prev_hash: Vec<u8> = vec![0u8; 32];
+        let mut expected_no = 1i64;
+        let mut last_sealed_id = 0i64;
+        let mut digest_block_hash: Option<Vec<u8>> = None;
+        while let Some(block) = blocks.next() {
+            blocks_seen += 1;
+            let no = Some(block.block_no);
+            if block.block_no != expected_no {
+                report.add(
+                    "block_link_broken",
+                    no,
+                    None,
+                    format!(
+                        "expected block {expected_no}, found block {}",
+                        block.block_no
+                    ),
+                );
+            }
+            if block.prev_hash != prev_hash {
+                report.add(
+                    "block_link_broken",
+                    no,
+                    None,
+                    "prev_hash does not match the previous block's hash".into(),
+                );
+            }
+            let recomputed = merkle::block_hash(
+                block.block_no,
+                block.first_id,
+                block.last_id,
+                block.row_count,
+                &block.rows_root,
+                &block.prev_hash,
+                block.sealed_at_micros,
+            );
+            if recomputed[..] != block.block_hash[..] {
+                report.add(
+                    "block_link_broken",
+                    no,
+                    None,
+                    "block_hash does not match the block's contents (block edited)".into(),
+                );
+            }
+            if digest
+                .as_ref()
+                .is_some_and(|d| d.block_no == block.block_no)
+            {
+                digest_block_hash = Some(block.block_hash.clone());
+            }
+            let mut root = RootBuilder::default();
+            while let Some(row) = rows.peek() {
+                if row.id > block.last_id {
+                    break;
+                }
+                let row = rows.next().expect("peeked");
+                rows_seen += 1;
+                if row.id <= last_sealed_id || row.id < block.first_id {
+                    report.add(
+                        "row_inserted",
+                        no,
+                        Some(row.id),
+                        "row id lies between sealed blocks".into(),
+                    );
+                    continue;
+                }
+                if !row.hash_ok {
+                    report.add(
+                        "row_hash_mismatch",
+                        no,
+                        Some(row.id),
+                        "stored row does not match its row_hash (row edited)".into(),
+                    );
+                }
+                root.push(row.leaf);
+            }
+            let count = root.count() as i64;
+            if count < block.row_count {
+                report.add(
+                    "row_missing",
+                    no,
+                    None,
+                    format!("block seals {} rows, {count} found", block.row_count),
+                );
+            } else if count > block.row_count {
+                report.add(
+                    "row_inserted",
+                    no,
+                    None,
+                    format!("block seals {} rows, {count} found", block.row_count),
+                );
+            } else if root.root().map(|r| r.to_vec()) != Some(block.rows_root.clone()) {
+                report.add(
+                    "row_hash_mismatch",
+                    no,
+                    None,
+                    "rows_root does not match the stored row hashes (hash rewritten or swapped)"
+                        .into(),
+                );
+            }
+            prev_hash = block.block_hash;
+            expected_no = block.block_no + 1;
+            last_sealed_id = block.last_id;
+        }
+        let mut oldest_unsealed: Option<(i64, i64)> = None;
+        while let Some(row) = rows.next() {
+            rows_seen += 1;
+            unsealed += 1;
+            if !row.hash_ok {
+                report.add(
+                    "row_hash_mismatch",
+                    None,
+                    Some(row.id),
+                    "stored row does not match its row_hash (row edited)".into(),
+                );
+            }
+            if oldest_unsealed.is_none_or(|(_, at)| row.at_micros < at) {
+                oldest_unsealed = Some((row.id, row.at_micros));
+            }
+        }
+        if let Some((id, at)) = oldest_unsealed {
+            if now - at > backlog_after_micros {
+                report.add(
+                    "unsealed_backlog",
+                    None,
+                    Some(id),
+                    format!(
+                        "{unsealed} rows not sealed, oldest {} s old",
+                        (now - at) / 1_000_000
+                    ),
+                );
+            }
+        }
+        if let Some(d) = &digest {
+            if expected_no - 1 < d.block_no || last_sealed_id < d.last_id {
+                report.add("tail_truncated", Some(d.block_no), Some(d.last_id), format!("digest names block {} (last id {}), the trail ends at block {} (last sealed id {last_sealed_id})", d.block_no, d.last_id, expected_no - 1));
+            } else if digest_block_hash.map(|h| merkle::hex(&h)) != Some(d.block_hash.clone()) {
+                report.add(
+                    "block_link_broken",
+                    Some(d.block_no),
+                    None,
+                    "block hash differs from the digest kept outside the database".into(),
+                );
+            }
+        }
+    });
+    if report.0.is_empty() {
+        report.0.push((
+            true,
+            None,
+            None,
+            None,
+            Some(format!(
+                "{rows_seen} rows in {blocks_seen} blocks verified, {unsealed} not yet sealed"
+            )),
+        ));
+    }
+    TableIterator::new(report.0)
+}
+
+/// The newest block's identity, to be kept outside the database.
+#[pg_extern(stable, parallel_safe)]
+fn audit_digest() -> JsonB {
+    let row = Spi::get_three::<i64, i64, Vec<u8>>(
+        "SELECT block_no, last_id, block_hash FROM ge_security.audit_block ORDER BY block_no DESC LIMIT 1",
+    );
+    let sealed_at = Spi::get_one::<String>(
+        "SELECT pg_catalog.to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+         FROM ge_security.audit_block ORDER BY block_no DESC LIMIT 1",
+    )
+    .ok()
+    .flatten();
+    match row {
+        Ok((Some(block_no), Some(last_id), Some(hash))) => JsonB(serde_json::json!({
+            "block_no": block_no, "last_id": last_id, "block_hash": merkle::hex(&hash), "sealed_at": sealed_at,
+        })),
+        _ => JsonB(
+            serde_json::json!({ "block_no": 0, "last_id": 0, "block_hash": null, "sealed_at": null }),
+        ),
+    }
+}
+
+/// Merkle inclusion proof of one sealed row, checkable without the database.
+#[pg_extern(stable, parallel_safe)]
+fn audit_proof(id: Option<i64>) -> JsonB {
+    let id = id.unwrap_or_else(|| GeError::new(Kind::NullValue, "id must not be NULL").raise());
+    Spi::connect(|client| {
+        let block = client
+            .select(
+                &format!(
+                    "{} WHERE first_id <= $1 AND last_id >= $1",
+                    BLOCKS_SQL.replace(" ORDER BY block_no", "")
+                ),
+                None,
+                &[id.into()],
+            )
+            .ok()
+            .and_then(|t| t.into_iter().next().map(|r| read_block(&r)))
+            .unwrap_or_else(|| {
+                GeError::new(
+                    Kind::UndefinedObject,
+                    format!("audit row {id} is not in a sealed block"),
+                )
+                .hint("Rows are provable once ge_security.audit_seal() has sealed them.")
+                .raise()
+            });
+        let mut leaves: Vec<Hash> = Vec::new();
+        let mut index = None;
+        let mut row_hash_hex = String::new();
+        let rows = client
+            .select("SELECT id, row_hash FROM ge_security.audit_log WHERE id BETWEEN $1 AND $2 ORDER BY id", None, &[block.first_id.into(), block.last_id.into()])
+            .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+        for row in rows {
+            let rid: i64 = row.get(1).ok().flatten().unwrap_or(0);
+            let hash: Vec<u8> = row.get(2).ok().flatten().unwrap_or_default();
+            if rid == id {
+                index = Some(leaves.len());
+                row_hash_hex = merkle::hex(&hash);
+            }
+            leaves.push(merkle::leaf(rid, &hash));
+        }
+        let index = index.unwrap_or_else(|| {
+            GeError::new(
+                Kind::UndefinedObject,
+                format!(
+                    "audit row {id} is missing from sealed block {}",
+                    block.block_no
+                ),
+            )
+            .hint("Run ge_security.audit_verify(): the trail has been tampered with.")
+            .raise()
+        });
+        JsonB(serde_json::json!({
+            "id": id,
+            "row_hash": row_hash_hex,
+            "leaf_index": index,
+            "tree_size": leaves.len(),
+            "path": merkle::path(index, &leaves).iter().map(|h| merkle::hex(h)).collect::<Vec<_>>(),
+            "block": {
+                "block_no": block.block_no,
+                "first_id": block.first_id,
+                "last_id": block.last_id,
+                "row_count": block.row_count,
+                "rows_root": merkle::hex(&block.rows_root),
+                "prev_hash": merkle::hex(&block.prev_hash),
+                "sealed_at_micros": block.sealed_at_micros,
+                "block_hash": merkle::hex(&block.block_hash),
+            }
+        }))
+    })
+}

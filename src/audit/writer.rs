@@ -1,0 +1,220 @@
+//! Writes one audit_log row natively: allocates its id under the horizon, hashes the
+//! canonical encoding of what is stored, and inserts the tuple without SQL (no grants needed).
+use super::horizon;
+use crate::canonical::{RowHasher, ROW_ENCODING_V1};
+use crate::error::{GeError, Kind};
+use crate::gucs;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::ffi::{CStr, CString};
+
+/// What a caller knows about a change; the writer adds who, when and the id.
+pub struct AuditRecord {
+    pub op: &'static str,
+    pub table_name: Option<String>,
+    pub row_key: Option<String>,
+    pub old_row: Option<String>,
+    pub new_row: Option<String>,
+    pub changed_columns: Option<Vec<String>>,
+    pub statement: Option<String>,
+}
+
+/// The stored text forms of an audit row, in column order, as hashed (DESIGN §4).
+pub struct StoredRow<'a> {
+    pub id: i64,
+    pub at_micros: i64,
+    pub txid: u64,
+    /// actor, session_user_name, current_user_name, client_addr, application_name, op,
+    /// table_name, row_key, old_row, new_row, changed_columns, statement
+    pub texts: [Option<&'a str>; 12],
+}
+
+pub fn row_hash(row: &StoredRow) -> [u8; 32] {
+    let mut hasher = RowHasher::new(ROW_ENCODING_V1);
+    hasher.int(row.id).int(row.at_micros).int(row.txid as i64);
+    for text in row.texts {
+        hasher.text(text);
+    }
+    hasher.finish()
+}
+
+fn relation_oid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
+    let oid = unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) };
+    if oid == pg_sys::InvalidOid {
+        GeError::new(
+            Kind::PrerequisiteState,
+            "the ge_security audit tables are missing",
+        )
+        .hint("CREATE EXTENSION ge_security in this database.")
+        .raise();
+    }
+    oid
+}
+
+/// The text output of a datum of type `typoid`.
+pub fn output_text(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
+    unsafe {
+        let mut func = pg_sys::InvalidOid;
+        let mut varlena = false;
+        pg_sys::getTypeOutputInfo(typoid, &mut func, &mut varlena);
+        let text = pg_sys::OidOutputFunctionCall(func, datum);
+        let owned = CStr::from_ptr(text).to_string_lossy().into_owned();
+        pg_sys::pfree(text.cast());
+        owned
+    }
+}
+
+fn setting(name: &str) -> Option<String> {
+    let name = CString::new(name).ok()?;
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    if value.is_null() {
+        return None;
+    }
+    let text = unsafe { CStr::from_ptr(value) }
+        .to_string_lossy()
+        .into_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+fn role_name(oid: pg_sys::Oid) -> String {
+    let name = unsafe { pg_sys::GetUserNameFromId(oid, true) };
+    if name.is_null() {
+        return format!("oid {}", u32::from(oid));
+    }
+    unsafe { CStr::from_ptr(name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+thread_local! {
+    /// The client address of this session (constant for its life), as inet text.
+    static CLIENT_ADDR: std::cell::OnceCell<Option<String>> = const { std::cell::OnceCell::new() };
+}
+
+fn client_addr() -> Option<String> {
+    CLIENT_ADDR.with(|cell| {
+        cell.get_or_init(|| unsafe {
+            pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[])
+                .map(|datum| output_text(pg_sys::INETOID, datum))
+        })
+        .clone()
+    })
+}
+
+fn jsonb_from_text(json: &str) -> (pg_sys::Datum, String) {
+    let cstring = CString::new(json).unwrap_or_else(|_| {
+        GeError::new(Kind::InvalidParameter, "audited value contains a NUL byte").raise()
+    });
+    let datum = unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::jsonb_in,
+            &[Some(pg_sys::Datum::from(cstring.as_ptr()))],
+        )
+        .expect("jsonb_in never returns NULL")
+    };
+    (datum, output_text(pg_sys::JSONBOID, datum))
+}
+
+/// Append one row to ge_security.audit_log and return its id.
+pub fn write(record: AuditRecord) -> i64 {
+    if !horizon::is_preloaded() {
+        GeError::new(
+            Kind::PrerequisiteState,
+            "ge_security must be loaded through shared_preload_libraries to write the audit trail",
+        )
+        .detail("Audited changes are refused rather than left unaudited.")
+        .hint("Add ge_security to shared_preload_libraries in postgresql.conf and restart.")
+        .raise();
+    }
+    let namespace = unsafe { pg_sys::get_namespace_oid(c"ge_security".as_ptr(), true) };
+    if namespace == pg_sys::InvalidOid {
+        GeError::new(Kind::PrerequisiteState, "the ge_security schema is missing")
+            .hint("CREATE EXTENSION ge_security in this database.")
+            .raise();
+    }
+    let log_oid = relation_oid(namespace, c"audit_log");
+    let sequence = relation_oid(namespace, c"audit_log_id_seq");
+    let id = horizon::allocate_id(sequence);
+
+    let at_micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    let txid = unsafe { pg_sys::GetTopFullTransactionId() }.value;
+    let actor = setting(&gucs::text(&gucs::ACTOR_SETTING));
+    let session_user = role_name(unsafe { pg_sys::GetSessionUserId() });
+    let current_user = role_name(unsafe { pg_sys::GetUserId() });
+    let client = client_addr();
+    let application = setting("application_name");
+    let row_key = record.row_key.as_deref().map(jsonb_from_text);
+    let old_row = record.old_row.as_deref().map(jsonb_from_text);
+    let new_row = record.new_row.as_deref().map(jsonb_from_text);
+    let changed = record.changed_columns.map(|cols| {
+        let datum = cols.into_datum().expect("a Vec<String> always converts");
+        (datum, output_text(pg_sys::TEXTARRAYOID, datum))
+    });
+
+    let hash = row_hash(&StoredRow {
+        id,
+        at_micros,
+        txid,
+        texts: [
+            actor.as_deref(),
+            Some(&session_user),
+            Some(&current_user),
+            client.as_deref(),
+            application.as_deref(),
+            Some(record.op),
+            record.table_name.as_deref(),
+            row_key.as_ref().map(|(_, t)| t.as_str()),
+            old_row.as_ref().map(|(_, t)| t.as_str()),
+            new_row.as_ref().map(|(_, t)| t.as_str()),
+            changed.as_ref().map(|(_, t)| t.as_str()),
+            record.statement.as_deref(),
+        ],
+    });
+
+    let inet = client.as_deref().map(|text| {
+        let cstring = CString::new(text).expect("inet text has no NUL");
+        unsafe {
+            pgrx::direct_function_call_as_datum(
+                pg_sys::inet_in,
+                &[Some(pg_sys::Datum::from(cstring.as_ptr()))],
+            )
+            .expect("inet_in never returns NULL")
+        }
+    });
+    let datums: [Option<pg_sys::Datum>; 16] = [
+        id.into_datum(),
+        Some(pg_sys::Datum::from(at_micros)),
+        Some(pg_sys::Datum::from(txid)),
+        actor.into_datum(),
+        session_user.into_datum(),
+        current_user.into_datum(),
+        inet,
+        application.into_datum(),
+        record.op.into_datum(),
+        record.table_name.into_datum(),
+        row_key.map(|(d, _)| d),
+        old_row.map(|(d, _)| d),
+        new_row.map(|(d, _)| d),
+        changed.map(|(d, _)| d),
+        record.statement.into_datum(),
+        hash.to_vec().into_datum(),
+    ];
+    let mut values = [pg_sys::Datum::from(0usize); 16];
+    let mut nulls = [false; 16];
+    for (i, datum) in datums.into_iter().enumerate() {
+        match datum {
+            Some(d) => values[i] = d,
+            None => nulls[i] = true,
+        }
+    }
+    unsafe {
+        let rel = pg_sys::table_open(log_oid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let tuple = pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
+        // Heap insert plus index maintenance, without the executor: the guard triggers that
+        // refuse SQL writes to audit_log do not fire for the trail's own writer.
+        pg_sys::CatalogTupleInsert(rel, tuple);
+        pg_sys::heap_freetuple(tuple);
+        pg_sys::table_close(rel, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+    }
+    id
+}
