@@ -61,3 +61,11 @@ fi
 # nothing survived: the trail verifies clean against the digest
 clean=$(q -c "SELECT string_agg(ok::text, ',') FROM ge_security.audit_verify('$digest')")
 [ "$clean" = "true" ] || { echo "trail not clean after rollbacks: $clean"; exit 1; }
+# an inclusion proof checks outside the database, and a forged one does not
+proof=$(q -c "SELECT ge_security.audit_proof(6)")
+python3 "$(dirname "$0")/../check_proof.py" "$proof" "$digest" >/dev/null
+forged=$(python3 -c 'import json, sys
+p = json.loads(sys.argv[1]); p["row_hash"] = ("f" if p["row_hash"][0] != "f" else "e") + p["row_hash"][1:]
+print(json.dumps(p))' "$proof")
+if python3 "$(dirname "$0")/../check_proof.py" "$forged" 2>/dev/null; then echo "forged proof accepted"; exit 1; fi
+echo "  inclusion proof of row 6 checked outside the database; a forged one is refused"
