@@ -13,13 +13,18 @@ cluster_stop "$DEMO_DIR"
 cluster_create "$DEMO_DIR" "$DEMO_PORT"
 cluster_start "$DEMO_DIR"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" postgres -q -c "CREATE DATABASE shop"
-cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -q -f "$here/demo.sql"
+cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -q -f "$here/demo.sql" >/dev/null 2>&1 \
+  || cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -q -f "$here/demo.sql"
 
 echo
 echo "== SELECT * FROM ge_security.assess();   (database shop)"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT * FROM ge_security.assess()"
 echo "== SELECT * FROM ge_security.posture();"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT * FROM ge_security.posture()"
+
+echo "== the audit trail of public.projects, sealed and verified"
+cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT id, op, actor, table_name, row_key, changed_columns FROM ge_security.audit_log ORDER BY id" \
+  -c "SELECT * FROM ge_security.audit_verify()" -c "SELECT ge_security.audit_digest()"
 
 cat <<TXT
 The demo cluster is still running (PostgreSQL 15, ge_security preloaded).
@@ -31,5 +36,7 @@ Try next:
   SELECT ge_security.waive('login_role_createdb', 'role app_user',
          'migration tool needs it until Q3', now() + interval '90 days');
   SELECT ge_security.assert_posture('critical');         -- the CI gate; fails here
+  SET ge_security.maintenance = on;  -- then try: UPDATE ge_security.audit_log SET actor = 'x';
+  SELECT * FROM ge_security.audit_verify();              -- names the edited row
 Stop it:   make demo-stop
 TXT

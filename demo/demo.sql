@@ -48,3 +48,11 @@ CREATE FUNCTION public.client_count(p_tenant bigint) RETURNS bigint
   LANGUAGE sql SECURITY DEFINER
   AS 'SELECT count(*) FROM clients WHERE tenant_id = p_tenant';
 ALTER FUNCTION public.client_count(bigint) OWNER TO app_owner;
+
+-- The projects table is audited: every change lands in the hash-chained trail.
+SELECT ge_security.enable_audit('public.projects');
+SET app.current_actor = 'demo:alice';
+INSERT INTO public.projects (tenant_id, title) VALUES (1, 'Migration'), (2, 'Pen test');
+UPDATE public.projects SET title = 'Cloud migration' WHERE title = 'Migration';
+RESET app.current_actor;
+SELECT ge_security.audit_seal();
