@@ -30,7 +30,21 @@ pub static MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// a normal unsealed tail from a stalled sealer.
 pub static SEAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
+/// Databases the background worker seals (comma-separated; read at server start).
+pub static DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
 pub fn init() {
+    // A postmaster-context setting can only be defined while the library is preloaded.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"ge_security.databases",
+            c"Databases in which the ge_security background worker seals the audit trail.",
+            c"Comma-separated database names; one worker each. Changing it needs a restart.",
+            &DATABASES,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
     GucRegistry::define_string_guc(
         c"ge_security.actor_setting",
         c"Setting whose value is recorded as the actor of audited changes.",

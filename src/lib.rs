@@ -9,6 +9,7 @@ mod audit;
 mod canonical;
 mod error;
 mod gucs;
+mod worker;
 
 pgrx::pg_module_magic!();
 
@@ -26,6 +27,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         audit::horizon::init();
+        worker::register();
     }
 }
 

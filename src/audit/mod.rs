@@ -41,11 +41,19 @@ fn audited_table(tbl: Option<pg_sys::Oid>) -> (String, Vec<String>) {
             .hint("Only ordinary and partitioned tables can be audited.")
             .raise();
     }
-    if rel.namespace() == "ge_security" {
+    if [
+        "ge_security",
+        "pg_catalog",
+        "information_schema",
+        "pg_toast",
+    ]
+    .contains(&rel.namespace())
+    {
         GeError::new(
             Kind::WrongObjectType,
-            format!("{name} belongs to ge_security and cannot be audited"),
+            format!("{name} is a system or ge_security table and cannot be audited"),
         )
+        .hint("Audit your own tables; the trail protects itself with its append-only guard.")
         .raise();
     }
     let keys = trigger::key_columns(&rel);
@@ -86,8 +94,7 @@ fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
     ] {
         let t = pgrx::spi::quote_identifier(trigger);
         Spi::run(&format!(
-            "DROP TRIGGER IF EXISTS {t} ON {name}; \
-             CREATE TRIGGER {t} {} EXECUTE FUNCTION ge_security.audit_trigger(); \
+            "CREATE OR REPLACE TRIGGER {t} {} EXECUTE FUNCTION ge_security.audit_trigger(); \
              ALTER TABLE {name} ENABLE ALWAYS TRIGGER {t}",
             timing.replace("{t}", &name)
         ))

@@ -1,0 +1,69 @@
+//! The ge_security background worker: one per database in `ge_security.databases`, sealing the
+//! audit trail every `ge_security.seal_interval` and logging the digest after each seal.
+use crate::gucs;
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
+use pgrx::prelude::*;
+use std::time::Duration;
+
+/// Register one worker per configured database (called from `_PG_init` under preload).
+pub fn register() {
+    for database in gucs::list(&gucs::DATABASES) {
+        BackgroundWorkerBuilder::new(&format!("ge_security worker for {database}"))
+            .set_type("ge_security worker")
+            .set_library("ge_security")
+            .set_function("ge_security_worker_main")
+            .set_extra(&database)
+            .enable_spi_access()
+            .set_restart_time(Some(Duration::from_secs(5)))
+            .load();
+    }
+}
+
+/// One sealing cycle; returns the digest when rows were sealed.
+fn seal_once() -> Option<String> {
+    BackgroundWorker::transaction(|| {
+        let installed = Spi::get_one::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ge_security')",
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+        if !installed {
+            return None;
+        }
+        let sealed = Spi::get_one::<i64>("SELECT ge_security.audit_seal()")
+            .ok()
+            .flatten()?;
+        if sealed == 0 {
+            return None;
+        }
+        Spi::get_one::<String>("SELECT ge_security.audit_digest()::text")
+            .ok()
+            .flatten()
+    })
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn ge_security_worker_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let database = BackgroundWorker::get_extra().to_owned();
+    BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    log!("ge_security worker started for database {database}");
+    loop {
+        let interval = Duration::from_millis(gucs::SEAL_INTERVAL_MS.get().max(10) as u64);
+        if !BackgroundWorker::wait_latch(Some(interval)) {
+            break;
+        }
+        if BackgroundWorker::sighup_received() {
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+        if unsafe { pg_sys::RecoveryInProgress() } {
+            continue; // a hot standby receives sealed blocks from its primary
+        }
+        if let Some(digest) = seal_once() {
+            log!("ge_security audit digest for database {database}: {digest}");
+        }
+    }
+    log!("ge_security worker for database {database} stopping");
+}
