@@ -8,7 +8,13 @@ dir=$(mktemp -d /tmp/ge_security_regress.XXXXXX)
 chown postgres: "$dir"
 port=${REGRESS_PORT:-54391}
 trap 'cluster_stop_all; rm -rf "$dir"' EXIT
-cluster_create "$dir/cluster" "$port"
+cluster_create "$dir/cluster" "$port" "ge_security.keyring_path = '$dir/cluster/keyring'" \
+  "ge_security.active_key_id = 1"
+# two random keys, readable by the server's OS user only
+{ echo "# regress keyring"; echo "1:$(openssl rand -hex 32)"; echo "2:$(openssl rand -hex 32)"; } \
+  >"$dir/cluster/keyring"
+chown postgres: "$dir/cluster/keyring"
+chmod 600 "$dir/cluster/keyring"
 cluster_start "$dir/cluster"
 
 work="$dir/suite"

@@ -7,6 +7,10 @@ BEGIN
     COMMENT ON ROLE ge_security_auditor IS
       'ge_security: may run assess(), checks(), posture(), role_audit() and read evidence';
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ge_security_decryptor') THEN
+    CREATE ROLE ge_security_decryptor NOLOGIN;
+    COMMENT ON ROLE ge_security_decryptor IS 'ge_security: may call decrypt() and decrypt_bytea()';
+  END IF;
 END
 $$;
 

@@ -23,3 +23,11 @@ REVOKE ALL ON FUNCTION @extschema@.audit_proof(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_verify(jsonb) TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_digest() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_proof(bigint) TO ge_security_auditor;
+
+-- Column encryption: everyone may encrypt, index and rotate; only decryptors may decrypt.
+REVOKE ALL ON FUNCTION @extschema@.decrypt(bytea, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.decrypt_bytea(bytea, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.decrypt(bytea, text, text) TO ge_security_decryptor;
+GRANT EXECUTE ON FUNCTION @extschema@.decrypt_bytea(bytea, text, text) TO ge_security_decryptor;
+REVOKE ALL ON FUNCTION @extschema@.keyring_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.keyring_status() TO ge_security_auditor, ge_security_decryptor;

@@ -22,6 +22,12 @@ pub enum Kind {
     InsufficientPrivilege,
     /// 42809: the object is of a kind the function cannot work on.
     WrongObjectType,
+    /// 42703: a named column does not exist.
+    UndefinedColumn,
+    /// F0000: a configuration file (the keyring) is missing, unsafe or malformed.
+    ConfigFile,
+    /// 22P03: a value is not a valid ciphertext, or does not authenticate.
+    InvalidBinaryRepresentation,
 }
 
 impl Kind {
@@ -35,6 +41,11 @@ impl Kind {
             Kind::PrerequisiteState => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Kind::InsufficientPrivilege => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             Kind::WrongObjectType => PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
+            Kind::UndefinedColumn => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+            Kind::ConfigFile => PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR,
+            Kind::InvalidBinaryRepresentation => {
+                PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION
+            }
         }
     }
 }

@@ -30,6 +30,12 @@ pub static MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
 /// a normal unsealed tail from a stalled sealer.
 pub static SEAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
+/// Path of the keyring file (superuser-only; hidden from other roles).
+pub static KEYRING_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// Key id that encrypt(), rotate() and blind_index() use.
+pub static ACTIVE_KEY_ID: GucSetting<i32> = GucSetting::<i32>::new(1);
+
 /// Databases the background worker seals (comma-separated; read at server start).
 pub static DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
@@ -45,6 +51,24 @@ pub fn init() {
             GucFlags::default(),
         );
     }
+    GucRegistry::define_string_guc(
+        c"ge_security.keyring_path",
+        c"File holding the column encryption keys (KEY_ID:64 hex chars per line).",
+        c"Must be mode 0600 and owned by the server's OS user. Keys never reach SQL or logs.",
+        &KEYRING_PATH,
+        GucContext::Suset,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    GucRegistry::define_int_guc(
+        c"ge_security.active_key_id",
+        c"Key id used to encrypt new values.",
+        c"Decryption picks the key named in each ciphertext, so switching it needs no downtime.",
+        &ACTIVE_KEY_ID,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_string_guc(
         c"ge_security.actor_setting",
         c"Setting whose value is recorded as the actor of audited changes.",

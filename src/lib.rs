@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod assess;
 mod audit;
 mod canonical;
+mod crypto;
 mod error;
 mod gucs;
 mod worker;
@@ -20,6 +21,7 @@ extension_sql_file!(
     name = "audit_guard",
     requires = ["audit_tables", audit::guard::audit_guard]
 );
+extension_sql_file!("../sql/crypto.sql", name = "crypto_tables");
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
