@@ -10,7 +10,12 @@ DEMO_PORT=${DEMO_PORT:-54399}
 cluster_stop "$DEMO_DIR"
 [ "${1:-}" = stop ] && { rm -rf "$DEMO_DIR"; echo "demo cluster stopped"; exit 0; }
 
-cluster_create "$DEMO_DIR" "$DEMO_PORT"
+cluster_create "$DEMO_DIR" "$DEMO_PORT" "ge_security.keyring_path = '$DEMO_DIR/keyring'" \
+  "ge_security.active_key_id = 1" "ge_security.databases = 'shop'"
+# a demo keyring: one random key, readable by the server's OS user only
+printf '1:%s\n' "$(openssl rand -hex 32)" >"$DEMO_DIR/keyring"
+chown postgres: "$DEMO_DIR/keyring"
+chmod 600 "$DEMO_DIR/keyring"
 cluster_start "$DEMO_DIR"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" postgres -q -c "CREATE DATABASE shop"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -q -f "$here/demo.sql" >/dev/null 2>&1 \
@@ -36,6 +41,8 @@ Try next:
   SELECT ge_security.waive('login_role_createdb', 'role app_user',
          'migration tool needs it until Q3', now() + interval '90 days');
   SELECT ge_security.assert_posture('critical');         -- the CI gate; fails here
+  -- encrypt the plain PII column as its finding's remediation says, then:
+  SELECT id, ge_security.decrypt(contact_email, 'public.clients.contact_email') FROM clients;
   SET ge_security.maintenance = on;  -- then try: UPDATE ge_security.audit_log SET actor = 'x';
   SELECT * FROM ge_security.audit_verify();              -- names the edited row
 Stop it:   make demo-stop

@@ -55,4 +55,3 @@ SET app.current_actor = 'demo:alice';
 INSERT INTO public.projects (tenant_id, title) VALUES (1, 'Migration'), (2, 'Pen test');
 UPDATE public.projects SET title = 'Cloud migration' WHERE title = 'Migration';
 RESET app.current_actor;
-SELECT ge_security.audit_seal();

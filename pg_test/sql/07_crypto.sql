@@ -99,3 +99,19 @@ SELECT * FROM pg_temp.refused($$SELECT ge_security.protect_column('rt_clients', 
 DROP TABLE rt_clients, samples;
 DELETE FROM ge_security.protected_column;
 DROP ROLE rt_app, rt_support;
+
+-- assess(): a plain PII column is a finding until it is encrypted and registered
+CREATE TABLE rt_contacts (id int PRIMARY KEY, "contact_email" text, nickname text, phone varchar(20));
+SELECT check_id, object_name, remediation FROM ge_security.assess()
+ WHERE check_id = 'pii_column_plaintext' ORDER BY object_name;
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT remediation FROM ge_security.assess() WHERE check_id = 'pii_column_plaintext' LOOP
+    EXECUTE r.remediation;
+  END LOOP;
+END $$;
+SELECT count(*) AS pii_findings_left FROM ge_security.assess() WHERE check_id = 'pii_column_plaintext';
+SELECT column_name, context FROM ge_security.protected_column ORDER BY 1;
+DROP TABLE rt_contacts;
+DELETE FROM ge_security.protected_column;

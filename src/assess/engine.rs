@@ -8,7 +8,7 @@ use pgrx::JsonB;
 use std::collections::HashSet;
 
 /// Common table expressions every finder may use. Parameters: $1 superuser allow-list,
-/// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns. Extension members and
+/// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns, $4 PII name pattern. Extension members and
 /// system schemas never appear in them.
 const PRELUDE: &str = r#"
 WITH RECURSIVE
@@ -87,6 +87,7 @@ where
     let allowlist = gucs::list(&gucs::SUPERUSER_ALLOWLIST);
     let app_roles = gucs::list(&gucs::APP_ROLES);
     let tenant_columns = gucs::list(&gucs::TENANT_COLUMNS);
+    let pii_pattern = gucs::text(&gucs::PII_PATTERNS);
     let mut findings = Vec::new();
     Spi::connect(|client| {
         let database: String = client
@@ -113,10 +114,11 @@ where
                     continue;
                 }
             }
-            let args: [DatumWithOid; 3] = [
+            let args: [DatumWithOid; 4] = [
                 allowlist.clone().into(),
                 app_roles.clone().into(),
                 tenant_columns.clone().into(),
+                pii_pattern.as_str().into(),
             ];
             let query = format!("{PRELUDE} {}", check.finder);
             let rows = client.select(&query, None, &args).unwrap_or_else(|e| {

@@ -1,5 +1,6 @@
 //! The assess() capability: a registry of checks (one file per category), the engine that
 //! runs them as the caller, waivers, the posture score and the CI gate.
+mod data_protection;
 mod engine;
 mod functions;
 mod posture;

@@ -1,6 +1,6 @@
 //! The catalogue of checks: each check is data (id, severity, controls, SQL finder) declared
 //! in its category file; this file gathers them and defines the shared vocabulary.
-use super::{functions, rls, roles};
+use super::{data_protection, functions, rls, roles};
 use crate::error::{GeError, Kind};
 
 /// Severity of a finding, ordered from least to most serious.
@@ -59,7 +59,8 @@ pub struct Requirement {
 /// One check of the catalogue.
 ///
 /// `finder` is a SQL query run after the shared prelude (see `engine::PRELUDE`) with
-/// parameters $1 superuser allow-list, $2 app roles, $3 tenant columns (all `text[]`), and
+/// parameters $1 superuser allow-list, $2 app roles, $3 tenant columns (`text[]`), $4 the PII
+/// column-name pattern (`text`), and
 /// returns `object_type, object_name, message, remediation, details` per violation.
 #[derive(Debug)]
 pub struct Check {
@@ -79,6 +80,7 @@ pub fn all() -> impl Iterator<Item = &'static Check> {
         .iter()
         .chain(functions::CHECKS)
         .chain(rls::CHECKS)
+        .chain(data_protection::CHECKS)
 }
 
 /// The check with this id, or an ERROR naming it.
