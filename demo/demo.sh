@@ -27,7 +27,12 @@ cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT * FROM ge_sec
 echo "== SELECT * FROM ge_security.posture();"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT * FROM ge_security.posture()"
 
-echo "== the audit trail of public.projects, sealed and verified"
+# the worker seals every second; give it a moment (it starts once the shop database exists)
+for _ in $(seq 1 20); do
+  [ "$(cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -qtA -c "SELECT count(*) FROM ge_security.audit_block")" != 0 ] && break
+  sleep 0.5
+done
+echo "== the audit trail of public.projects, sealed by the background worker and verified"
 cluster_psql "$DEMO_DIR" "$DEMO_PORT" shop -P pager=off -c "SELECT id, op, actor, table_name, row_key, changed_columns FROM ge_security.audit_log ORDER BY id" \
   -c "SELECT * FROM ge_security.audit_verify()" -c "SELECT ge_security.audit_digest()"
 
