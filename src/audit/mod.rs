@@ -30,7 +30,7 @@ fn record_ddl(table_name: &str, statement: String) {
 
 /// The table's quoted name and key columns; the relation is closed again (lock kept) so that
 /// DDL on it can follow in this statement.
-fn audited_table(tbl: Option<pg_sys::Oid>) -> (String, Vec<String>) {
+fn audited_table(tbl: Option<pg_sys::Oid>) -> (String, Vec<(usize, String)>) {
     let oid = tbl.unwrap_or_else(|| GeError::new(Kind::NullValue, "tbl must not be NULL").raise());
     let rel =
         unsafe { PgRelation::with_lock(oid, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE) };

@@ -6,63 +6,116 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{PgRelation, PgTrigger, PgTriggerError};
 
-/// One attribute's value as a JSON fragment, with the text used to detect changes.
+/// One key attribute's value as a JSON fragment (numbers and booleans bare, the rest quoted).
 fn json_value(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
     let text = output_text(typoid, datum);
     match typoid {
         pg_sys::BOOLOID => if text == "t" { "true" } else { "false" }.to_owned(),
         pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::OIDOID => text,
-        pg_sys::FLOAT4OID | pg_sys::FLOAT8OID | pg_sys::NUMERICOID
-            if text.parse::<f64>().is_ok_and(f64::is_finite) =>
-        {
-            text
-        }
-        pg_sys::JSONOID | pg_sys::JSONBOID => text,
+        pg_sys::NUMERICOID if text.parse::<f64>().is_ok_and(f64::is_finite) => text,
         _ => serde_json::Value::String(text).to_string(),
     }
 }
 
-/// A heap tuple deformed into (name, JSON value or None for NULL) per live attribute.
-fn deform(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> Vec<(String, Option<String>)> {
-    let desc = rel.tuple_desc();
-    let natts = desc.len();
-    let mut values = vec![pg_sys::Datum::from(0usize); natts];
-    let mut nulls = vec![false; natts];
+/// The row as JSON text, from PostgreSQL's own row_to_json (the value mapping of to_jsonb).
+fn row_json(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> String {
+    unsafe {
+        let record = pg_sys::heap_copy_tuple_as_datum(tuple, rel.rd_att);
+        let json = pgrx::direct_function_call_as_datum(pg_sys::row_to_json, &[Some(record)])
+            .expect("row_to_json of a row is never NULL");
+        let text = pg_sys::text_to_cstring(json.cast_mut_ptr());
+        let owned = std::ffi::CStr::from_ptr(text)
+            .to_string_lossy()
+            .into_owned();
+        pg_sys::pfree(text.cast());
+        owned
+    }
+}
+
+unsafe extern "C-unwind" {
+    /// utils/datum.h: binary equality of two datums of one type (not in pgrx's bindings).
+    fn datumIsEqual(
+        value1: pg_sys::Datum,
+        value2: pg_sys::Datum,
+        by_value: bool,
+        length: i32,
+    ) -> bool;
+}
+
+/// Raw datums and null flags of a tuple, one per attribute of the relation.
+struct Deformed {
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+}
+
+fn deform(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> Deformed {
+    let natts = rel.tuple_desc().len();
+    let mut row = Deformed {
+        values: vec![pg_sys::Datum::from(0usize); natts],
+        nulls: vec![false; natts],
+    };
     unsafe {
         pg_sys::heap_deform_tuple(
             tuple,
-            desc.as_ptr(),
-            values.as_mut_ptr(),
-            nulls.as_mut_ptr(),
+            rel.rd_att,
+            row.values.as_mut_ptr(),
+            row.nulls.as_mut_ptr(),
         )
     };
-    let mut columns = Vec::with_capacity(natts);
-    for (i, att) in desc.iter().enumerate() {
+    row
+}
+
+/// Names of the columns whose stored value differs (binary comparison, NULL-aware).
+fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<String> {
+    let mut changed = Vec::new();
+    for (i, att) in rel.tuple_desc().iter().enumerate() {
         if att.is_dropped() {
             continue;
         }
-        let value = (!nulls[i]).then(|| json_value(att.type_oid().value(), values[i]));
-        columns.push((att.name().to_owned(), value));
+        let differs = match (old.nulls[i], new.nulls[i]) {
+            (true, true) => false,
+            (false, false) => !unsafe {
+                pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+                    datumIsEqual(
+                        old.values[i],
+                        new.values[i],
+                        att.attbyval,
+                        att.attlen.into(),
+                    )
+                })
+            },
+            _ => true,
+        };
+        if differs {
+            changed.push(att.name().to_owned());
+        }
     }
-    columns
+    changed
 }
 
-fn to_json(columns: &[(String, Option<String>)], keep: impl Fn(&str) -> bool) -> String {
+/// The key columns of a row as a JSON object.
+fn key_json(rel: &PgRelation, row: &Deformed, keys: &[(usize, String)]) -> String {
+    let desc = rel.tuple_desc();
     let mut json = String::from("{");
-    for (name, value) in columns.iter().filter(|(name, _)| keep(name)) {
+    for (i, name) in keys {
         if json.len() > 1 {
             json.push(',');
         }
         json.push_str(&serde_json::Value::String(name.clone()).to_string());
         json.push(':');
-        json.push_str(value.as_deref().unwrap_or("null"));
+        match (row.nulls[*i], desc.get(*i)) {
+            (false, Some(att)) => {
+                json.push_str(&json_value(att.type_oid().value(), row.values[*i]))
+            }
+            _ => json.push_str("null"),
+        }
     }
     json.push('}');
     json
 }
 
-/// Column names of the primary key, else of the replica identity index.
-pub fn key_columns(rel: &PgRelation) -> Vec<String> {
+/// (attribute index, name) of the primary key columns, else of the replica identity index.
+pub fn key_columns(rel: &PgRelation) -> Vec<(usize, String)> {
     let desc = rel.tuple_desc();
     for kind in [
         pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY,
@@ -77,8 +130,9 @@ pub fn key_columns(rel: &PgRelation) -> Vec<String> {
                 break;
             }
             let attnum = member + pg_sys::FirstLowInvalidHeapAttributeNumber;
-            if let Some(att) = desc.get((attnum - 1) as usize) {
-                names.push(att.name().to_owned());
+            let index = (attnum - 1) as usize;
+            if let Some(att) = desc.get(index) {
+                names.push((index, att.name().to_owned()));
             }
         }
         if !names.is_empty() {
@@ -96,13 +150,55 @@ pub fn qualified_name(rel: &PgRelation) -> String {
     )
 }
 
+/// What the trigger needs to know about an audited table, cached per backend and forgotten
+/// when the table's relcache entry is invalidated (ALTER TABLE, new key, rename).
+struct TableInfo {
+    name: String,
+    keys: Vec<(usize, String)>,
+}
+
+thread_local! {
+    static TABLES: std::cell::RefCell<std::collections::HashMap<pg_sys::Oid, std::rc::Rc<TableInfo>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+    static TABLES_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_table(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    TABLES.with_borrow_mut(|tables| {
+        if relid == pg_sys::InvalidOid {
+            tables.clear();
+        } else {
+            tables.remove(&relid);
+        }
+    });
+}
+
+fn table_info(rel: &PgRelation) -> std::rc::Rc<TableInfo> {
+    if let Some(info) = TABLES.with_borrow(|tables| tables.get(&rel.oid()).cloned()) {
+        return info;
+    }
+    if !TABLES_CALLBACK.replace(true) {
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(forget_table), pg_sys::Datum::from(0usize))
+        };
+    }
+    let info = std::rc::Rc::new(TableInfo {
+        name: qualified_name(rel),
+        keys: key_columns(rel),
+    });
+    TABLES.with_borrow_mut(|tables| tables.insert(rel.oid(), info.clone()));
+    info
+}
+
 #[pg_trigger]
 fn audit_trigger<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
     let data = trigger.trigger_data();
     let rel = unsafe { PgRelation::from_pg(data.tg_relation) };
-    let table_name = Some(qualified_name(&rel));
+    let info = table_info(&rel);
+    let table_name = Some(info.name.clone());
     let event = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
     if event == pg_sys::TRIGGER_EVENT_TRUNCATE {
         writer::write(AuditRecord {
@@ -116,8 +212,7 @@ fn audit_trigger<'a>(
         });
         return Ok(None);
     }
-    let keys = key_columns(&rel);
-    if keys.is_empty() {
+    if info.keys.is_empty() {
         GeError::new(
             Kind::PrerequisiteState,
             format!(
@@ -130,37 +225,28 @@ fn audit_trigger<'a>(
         )
         .raise();
     }
-    let is_key = |name: &str| keys.iter().any(|k| k == name);
     let (op, old, new) = match event {
-        pg_sys::TRIGGER_EVENT_INSERT => ("INSERT", None, Some(deform(&rel, data.tg_trigtuple))),
-        pg_sys::TRIGGER_EVENT_DELETE => ("DELETE", Some(deform(&rel, data.tg_trigtuple)), None),
-        _ => (
-            "UPDATE",
-            Some(deform(&rel, data.tg_trigtuple)),
-            Some(deform(&rel, data.tg_newtuple)),
-        ),
+        pg_sys::TRIGGER_EVENT_INSERT => ("INSERT", None, Some(data.tg_trigtuple)),
+        pg_sys::TRIGGER_EVENT_DELETE => ("DELETE", Some(data.tg_trigtuple), None),
+        _ => ("UPDATE", Some(data.tg_trigtuple), Some(data.tg_newtuple)),
     };
-    let changed_columns = match (&old, &new) {
-        (Some(old), Some(new)) => Some(
-            old.iter()
-                .zip(new.iter())
-                .filter(|(o, n)| o.1 != n.1)
-                .map(|(o, _)| o.0.clone())
-                .collect(),
-        ),
+    let old_values = old.map(|t| deform(&rel, t));
+    let new_values = new.map(|t| deform(&rel, t));
+    let changed = match (&old_values, &new_values) {
+        (Some(o), Some(n)) => Some(changed_columns(&rel, o, n)),
         _ => None,
     };
-    let key_source = old
+    let key_source = old_values
         .as_ref()
-        .or(new.as_ref())
+        .or(new_values.as_ref())
         .expect("a row event has a row");
     writer::write(AuditRecord {
         op,
         table_name,
-        row_key: Some(to_json(key_source, is_key)),
-        old_row: old.as_ref().map(|c| to_json(c, |_| true)),
-        new_row: new.as_ref().map(|c| to_json(c, |_| true)),
-        changed_columns,
+        row_key: Some(key_json(&rel, key_source, &info.keys)),
+        old_row: old.map(|t| row_json(&rel, t)),
+        new_row: new.map(|t| row_json(&rel, t)),
+        changed_columns: changed,
         statement: None,
     });
     Ok(None)

@@ -44,28 +44,17 @@ fn micros(t: Option<TimestampWithTimeZone>) -> i64 {
 }
 
 fn read_row(row: &SpiHeapTupleData) -> Row {
-    let text = |n: usize| row.get::<String>(n).ok().flatten();
+    let text = |n: usize| row.get::<&str>(n).ok().flatten();
     let id: i64 = row.get(1).ok().flatten().unwrap_or(0);
     let at_micros = micros(row.get(2).ok().flatten());
     let txid = text(3).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
-    let texts: Vec<Option<String>> = (4..=15).map(text).collect();
-    let stored: Vec<u8> = row.get(16).ok().flatten().unwrap_or_default();
     let mut fields: [Option<&str>; 12] = [None; 12];
-    for (slot, value) in fields.iter_mut().zip(texts.iter()) {
-        *slot = value.as_deref();
+    for (n, slot) in fields.iter_mut().enumerate() {
+        *slot = text(n + 4);
     }
-    let computed = row_hash(&StoredRow {
-        id,
-        at_micros,
-        txid,
-        texts: fields,
-    });
-    Row {
-        id,
-        at_micros,
-        leaf: merkle::leaf(id, &stored),
-        hash_ok: computed[..] == stored[..],
-    }
+    let stored: &[u8] = row.get::<&[u8]>(16).ok().flatten().unwrap_or_default();
+    let computed = row_hash(&StoredRow { id, at_micros, txid, texts: fields });
+    Row { id, at_micros, leaf: merkle::leaf(id, stored), hash_ok: computed[..] == stored[..] }
 }
 
 fn read_block(row: &SpiHeapTupleData) -> Block {

@@ -51,6 +51,45 @@ fn relation_oid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
     oid
 }
 
+thread_local! {
+    /// (audit_log, audit_log_id_seq) of this database, forgotten on any relcache invalidation
+    /// of either (or a full reset), e.g. when the extension is dropped and created again.
+    static TRAIL: std::cell::Cell<Option<(pg_sys::Oid, pg_sys::Oid)>> = const { std::cell::Cell::new(None) };
+    static TRAIL_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_trail(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    if let Some((log, seq)) = TRAIL.get() {
+        if relid == pg_sys::InvalidOid || relid == log || relid == seq {
+            TRAIL.set(None);
+        }
+    }
+}
+
+fn trail_relations() -> (pg_sys::Oid, pg_sys::Oid) {
+    if let Some(oids) = TRAIL.get() {
+        return oids;
+    }
+    if !TRAIL_CALLBACK.replace(true) {
+        unsafe {
+            pg_sys::CacheRegisterRelcacheCallback(Some(forget_trail), pg_sys::Datum::from(0usize))
+        };
+    }
+    let namespace = unsafe { pg_sys::get_namespace_oid(c"ge_security".as_ptr(), true) };
+    if namespace == pg_sys::InvalidOid {
+        GeError::new(Kind::PrerequisiteState, "the ge_security schema is missing")
+            .hint("CREATE EXTENSION ge_security in this database.")
+            .raise();
+    }
+    let oids = (
+        relation_oid(namespace, c"audit_log"),
+        relation_oid(namespace, c"audit_log_id_seq"),
+    );
+    TRAIL.set(Some(oids));
+    oids
+}
+
 /// The text output of a datum of type `typoid`.
 pub fn output_text(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
     unsafe {
@@ -126,14 +165,7 @@ pub fn write(record: AuditRecord) -> i64 {
         .hint("Add ge_security to shared_preload_libraries in postgresql.conf and restart.")
         .raise();
     }
-    let namespace = unsafe { pg_sys::get_namespace_oid(c"ge_security".as_ptr(), true) };
-    if namespace == pg_sys::InvalidOid {
-        GeError::new(Kind::PrerequisiteState, "the ge_security schema is missing")
-            .hint("CREATE EXTENSION ge_security in this database.")
-            .raise();
-    }
-    let log_oid = relation_oid(namespace, c"audit_log");
-    let sequence = relation_oid(namespace, c"audit_log_id_seq");
+    let (log_oid, sequence) = trail_relations();
     let id = horizon::allocate_id(sequence);
 
     let at_micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
