@@ -28,13 +28,14 @@ impl RowHasher {
         self
     }
 
-    pub fn text(&mut self, value: Option<&str>) -> &mut Self {
+    /// A text value (its UTF-8 bytes) or NULL.
+    pub fn text(&mut self, value: Option<&[u8]>) -> &mut Self {
         match value {
             None => self.null(),
             Some(text) => {
                 self.0.update([2u8]);
                 self.0.update((text.len() as u32).to_be_bytes());
-                self.0.update(text.as_bytes());
+                self.0.update(text);
                 self
             }
         }
@@ -63,15 +64,15 @@ mod tests {
                 r.text(None);
             }),
             h(&|r| {
-                r.text(Some(""));
+                r.text(Some(b""));
             })
         );
         assert_ne!(
             h(&|r| {
-                r.text(Some("ab")).text(Some("c"));
+                r.text(Some(b"ab")).text(Some(b"c"));
             }),
             h(&|r| {
-                r.text(Some("a")).text(Some("bc"));
+                r.text(Some(b"a")).text(Some(b"bc"));
             })
         );
         assert_ne!(
@@ -79,15 +80,15 @@ mod tests {
                 r.int(1);
             }),
             h(&|r| {
-                r.text(Some("1"));
+                r.text(Some(b"1"));
             })
         );
         assert_eq!(
             h(&|r| {
-                r.int(7).text(Some("x"));
+                r.int(7).text(Some(b"x"));
             }),
             h(&|r| {
-                r.int(7).text(Some("x"));
+                r.int(7).text(Some(b"x"));
             })
         );
     }

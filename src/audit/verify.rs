@@ -6,8 +6,9 @@ use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::spi::{SpiCursor, SpiHeapTupleData};
+use pgrx::spi::SpiCursor;
 use pgrx::JsonB;
+use pgrx::{pg_sys, varlena};
 use std::collections::VecDeque;
 
 const FETCH: i64 = 5000;
@@ -43,33 +44,95 @@ fn micros(t: Option<TimestampWithTimeZone>) -> i64 {
     t.map(|t| t.into_inner()).unwrap_or(0)
 }
 
-fn read_row(row: &SpiHeapTupleData) -> Row {
-    let text = |n: usize| row.get::<&str>(n).ok().flatten();
-    let id: i64 = row.get(1).ok().flatten().unwrap_or(0);
-    let at_micros = micros(row.get(2).ok().flatten());
-    let txid = text(3).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
-    let mut fields: [Option<&str>; 12] = [None; 12];
-    for (n, slot) in fields.iter_mut().enumerate() {
-        *slot = text(n + 4);
+/// A varlena column as bytes, detoasted only when compressed or stored out of line.
+unsafe fn column_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+    let mut ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
+    if varlena::varatt_is_4b_c(ptr) || varlena::varatt_is_1b_e(ptr) {
+        ptr = pg_sys::pg_detoast_datum_packed(ptr);
     }
-    let stored: &[u8] = row.get::<&[u8]>(16).ok().flatten().unwrap_or_default();
-    let computed = row_hash(&StoredRow { id, at_micros, txid, texts: fields });
-    Row { id, at_micros, leaf: merkle::leaf(id, stored), hash_ok: computed[..] == stored[..] }
+    varlena::varlena_to_byte_slice(ptr)
 }
 
-fn read_block(row: &SpiHeapTupleData) -> Block {
-    let int = |n: usize| row.get::<i64>(n).ok().flatten().unwrap_or(0);
-    let bytes = |n: usize| row.get::<Vec<u8>>(n).ok().flatten().unwrap_or_default();
-    Block {
-        block_no: int(1),
-        first_id: int(2),
-        last_id: int(3),
-        row_count: int(4),
-        rows_root: bytes(5),
-        prev_hash: bytes(6),
-        block_hash: bytes(7),
-        sealed_at_micros: micros(row.get(8).ok().flatten()),
+/// The rows of the batch just fetched into SPI_tuptable, each deformed once (reading columns
+/// one by one through SPI would walk the variable-width row again for every column).
+fn read_rows() -> Vec<Row> {
+    unsafe {
+        let table = pg_sys::SPI_tuptable;
+        if table.is_null() {
+            return Vec::new();
+        }
+        let desc = (*table).tupdesc;
+        let natts = (*desc).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0usize); natts];
+        let mut nulls = vec![false; natts];
+        let count = (*table).numvals as usize;
+        let mut rows = Vec::with_capacity(count);
+        for i in 0..count {
+            pg_sys::heap_deform_tuple(
+                *(*table).vals.add(i),
+                desc,
+                values.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+            );
+            let bytes = |k: usize| (!nulls[k]).then(|| column_bytes(values[k]));
+            let id = values[0].value() as i64;
+            let at_micros = values[1].value() as i64;
+            let txid = bytes(2)
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .and_then(|t| t.parse::<u64>().ok())
+                .unwrap_or(0);
+            let mut texts: [Option<&[u8]>; 12] = [None; 12];
+            for (k, slot) in texts.iter_mut().enumerate() {
+                *slot = bytes(k + 3);
+            }
+            let stored = bytes(15).unwrap_or_default();
+            let computed = row_hash(&StoredRow {
+                id,
+                at_micros,
+                txid,
+                texts,
+            });
+            rows.push(Row {
+                id,
+                at_micros,
+                leaf: merkle::leaf(id, stored),
+                hash_ok: computed[..] == stored[..],
+            });
+        }
+        rows
     }
+}
+
+/// The blocks of the batch just fetched (few, so read through SPI's tuple API).
+fn read_blocks() -> Vec<Block> {
+    let table = unsafe { pg_sys::SPI_tuptable };
+    if table.is_null() {
+        return Vec::new();
+    }
+    let count = unsafe { (*table).numvals } as usize;
+    (0..count)
+        .map(|i| unsafe {
+            let tuple = *(*table).vals.add(i);
+            let desc = (*table).tupdesc;
+            let get = |n: i32| {
+                let mut isnull = false;
+                let d = pg_sys::SPI_getbinval(tuple, desc, n, &mut isnull);
+                (!isnull).then_some(d)
+            };
+            let int = |n: i32| get(n).map(|d| d.value() as i64).unwrap_or(0);
+            let bytes = |n: i32| get(n).map(|d| column_bytes(d).to_vec()).unwrap_or_default();
+            Block {
+                block_no: int(1),
+                first_id: int(2),
+                last_id: int(3),
+                row_count: int(4),
+                rows_root: bytes(5),
+                prev_hash: bytes(6),
+                block_hash: bytes(7),
+                sealed_at_micros: int(8),
+            }
+        })
+        .collect()
 }
 
 /// A cursor read in batches, converted to owned values.
@@ -77,21 +140,20 @@ struct Stream<'c, T> {
     cursor: SpiCursor<'c>,
     buffer: VecDeque<T>,
     done: bool,
-    convert: fn(&SpiHeapTupleData) -> T,
+    /// Converts the batch that the last fetch left in SPI_tuptable.
+    convert: fn() -> Vec<T>,
 }
 
 impl<'c, T> Stream<'c, T> {
     fn peek(&mut self) -> Option<&T> {
         if self.buffer.is_empty() && !self.done {
-            let batch = self
-                .cursor
+            // the fetch leaves its rows in SPI_tuptable, which `convert` reads
+            self.cursor
                 .fetch(FETCH)
                 .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
-            let before = self.buffer.len();
-            for row in batch {
-                self.buffer.push_back((self.convert)(&row));
-            }
-            self.done = self.buffer.len() == before;
+            let converted = (self.convert)();
+            self.done = converted.is_empty();
+            self.buffer.extend(converted);
         }
         self.buffer.front()
     }
@@ -181,13 +243,13 @@ fn audit_verify(
             cursor: client.open_cursor(ROWS_SQL, &[]),
             buffer: VecDeque::new(),
             done: false,
-            convert: read_row,
+            convert: read_rows,
         };
         let mut blocks = Stream {
             cursor: client.open_cursor(BLOCKS_SQL, &[]),
             buffer: VecDeque::new(),
             done: false,
-            convert: read_block,
+            convert: read_blocks,
         };
         let mut prev_hash: Vec<u8> = vec![0u8; 32];
         let mut expected_no = 1i64;
@@ -385,7 +447,7 @@ fn audit_proof(id: Option<i64>) -> JsonB {
                 &[id.into()],
             )
             .ok()
-            .and_then(|t| t.into_iter().next().map(|r| read_block(&r)))
+            .and_then(|_table| read_blocks().into_iter().next())
             .unwrap_or_else(|| {
                 GeError::new(
                     Kind::UndefinedObject,

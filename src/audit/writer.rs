@@ -26,7 +26,7 @@ pub struct StoredRow<'a> {
     pub txid: u64,
     /// actor, session_user_name, current_user_name, client_addr, application_name, op,
     /// table_name, row_key, old_row, new_row, changed_columns, statement
-    pub texts: [Option<&'a str>; 12],
+    pub texts: [Option<&'a [u8]>; 12],
 }
 
 pub fn row_hash(row: &StoredRow) -> [u8; 32] {
@@ -188,18 +188,18 @@ pub fn write(record: AuditRecord) -> i64 {
         at_micros,
         txid,
         texts: [
-            actor.as_deref(),
-            Some(&session_user),
-            Some(&current_user),
-            client.as_deref(),
-            application.as_deref(),
-            Some(record.op),
-            record.table_name.as_deref(),
-            row_key.as_ref().map(|(_, t)| t.as_str()),
-            old_row.as_ref().map(|(_, t)| t.as_str()),
-            new_row.as_ref().map(|(_, t)| t.as_str()),
-            changed.as_ref().map(|(_, t)| t.as_str()),
-            record.statement.as_deref(),
+            actor.as_deref().map(str::as_bytes),
+            Some(session_user.as_bytes()),
+            Some(current_user.as_bytes()),
+            client.as_deref().map(str::as_bytes),
+            application.as_deref().map(str::as_bytes),
+            Some(record.op.as_bytes()),
+            record.table_name.as_deref().map(str::as_bytes),
+            row_key.as_ref().map(|(_, t)| t.as_bytes()),
+            old_row.as_ref().map(|(_, t)| t.as_bytes()),
+            new_row.as_ref().map(|(_, t)| t.as_bytes()),
+            changed.as_ref().map(|(_, t)| t.as_bytes()),
+            record.statement.as_deref().map(str::as_bytes),
         ],
     });
 
