@@ -7,10 +7,8 @@ set -euo pipefail
 source "$(dirname "$0")/../pg_test/cluster.sh"
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
-dir=$(mktemp -d /tmp/ge_security_bench.XXXXXX)
-chown postgres: "$dir"
+scratch_dir bench
 port=54396
-trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop_all; rm -rf "$dir"' EXIT
 cluster_create "$dir" "$port" "fsync = on" "shared_buffers = 512MB" "max_wal_size = 4GB" \
   "checkpoint_timeout = 30min"
 cluster_start "$dir"

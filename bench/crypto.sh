@@ -5,10 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/../pg_test/cluster.sh"
 ROUNDS=${BENCH_ROUNDS:-3}
-dir=$(mktemp -d /tmp/ge_security_bench_crypto.XXXXXX)
-chown postgres: "$dir"
+scratch_dir bench_crypto
 port=54386
-trap 'cluster_stop_all; rm -rf "$dir"' EXIT
 printf '1:%s\n' "$(openssl rand -hex 32)" >"$dir/keyring"
 chown postgres: "$dir/keyring"; chmod 600 "$dir/keyring"
 cluster_create "$dir/c" "$port" "ge_security.keyring_path = '$dir/keyring'" "shared_buffers = 256MB"

@@ -9,6 +9,14 @@ as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
 }
 
+# scratch_dir NAME: sets $dir to a fresh directory the postgres user can use; on exit, background
+# jobs are killed, every cluster started with cluster_start is stopped and the directory removed.
+scratch_dir() {
+  dir=$(mktemp -d "/tmp/ge_security_$1.XXXXXX")
+  chown postgres: "$dir"
+  trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop_all; rm -rf "$dir"' EXIT
+}
+
 # cluster_create DIR PORT [EXTRA_CONF_LINE...]: initdb into DIR, preload ge_security.
 cluster_create() {
   local dir=$1 port=$2; shift 2

@@ -4,10 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/cluster.sh"
-dir=$(mktemp -d /tmp/ge_security_regress.XXXXXX)
-chown postgres: "$dir"
+scratch_dir regress
 port=${REGRESS_PORT:-54391}
-trap 'cluster_stop_all; rm -rf "$dir"' EXIT
 cluster_create "$dir/cluster" "$port" "ge_security.keyring_path = '$dir/cluster/keyring'" \
   "ge_security.active_key_id = 1"
 # two random keys, readable by the server's OS user only

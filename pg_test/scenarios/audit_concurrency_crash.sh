@@ -4,10 +4,8 @@
 # exactly one audit row and the trail verifies clean.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-dir=$(mktemp -d /tmp/ge_security_crash.XXXXXX)
-chown postgres: "$dir"
+scratch_dir crash
 port=54394
-trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop_all; rm -rf "$dir"' EXIT
 cluster_create "$dir" "$port" "fsync = on" "max_connections = 40"
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }

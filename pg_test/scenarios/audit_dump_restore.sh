@@ -3,10 +3,8 @@
 # maintenance) into a new database it verifies clean against the original digest.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-dir=$(mktemp -d /tmp/ge_security_dump.XXXXXX)
-chown postgres: "$dir"
+scratch_dir dump
 port=54395
-trap 'cluster_stop_all; rm -rf "$dir"' EXIT
 cluster_create "$dir" "$port"
 cluster_start "$dir"
 q() { local db=$1; shift; cluster_psql "$dir" "$port" "$db" -qtA "$@"; }

@@ -3,10 +3,8 @@
 # Each tampering runs in a transaction that is rolled back after verification.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-dir=$(mktemp -d /tmp/ge_security_tamper.XXXXXX)
-chown postgres: "$dir"
+scratch_dir tamper
 port=54393
-trap 'cluster_stop_all; rm -rf "$dir"' EXIT
 cluster_create "$dir" "$port"
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }

@@ -4,10 +4,8 @@
 # a key switch survives a restart; reencrypt_column() leaves a concurrent writer's value alone.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-dir=$(mktemp -d /tmp/ge_security_crypto.XXXXXX)
-chown postgres: "$dir"
+scratch_dir crypto
 port=54398
-trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop_all; rm -rf "$dir"' EXIT
 ring="$dir/keyring"
 key1=$(openssl rand -hex 32)
 key2=$(openssl rand -hex 32)

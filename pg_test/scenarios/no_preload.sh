@@ -2,10 +2,8 @@
 # Without shared_preload_libraries, assess() and its settings still work (DESIGN §1).
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-dir=$(mktemp -d /tmp/ge_security_nopreload.XXXXXX)
-chown postgres: "$dir"
+scratch_dir nopreload
 port=54392
-trap 'cluster_stop_all; rm -rf "$dir"' EXIT
 cluster_create "$dir" "$port" "shared_preload_libraries = ''"
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }

@@ -3,10 +3,8 @@
 # comes back after being killed, and stops cleanly with the server.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-dir=$(mktemp -d /tmp/ge_security_worker.XXXXXX)
-chown postgres: "$dir"
+scratch_dir worker
 port=54397
-trap 'cluster_stop_all; rm -rf "$dir"' EXIT
 cluster_create "$dir" "$port" "ge_security.databases = 'postgres'" "ge_security.seal_interval = 200ms"
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
