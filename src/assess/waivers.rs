@@ -14,7 +14,7 @@ fn required<T>(value: Option<T>, name: &str) -> T {
 /// Accept the risk of one finding (`check_id`, `object_name` as assess() prints it) until
 /// `expires_at`. Replaces an existing waiver of the same finding.
 #[pg_extern(security_definer, parallel_unsafe)]
-#[search_path(@extschema@, pg_catalog)]
+#[search_path(@extschema@, pg_catalog, pg_temp)]
 fn waive(
     check_id: Option<&str>,
     object_name: Option<&str>,
