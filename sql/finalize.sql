@@ -31,3 +31,8 @@ GRANT EXECUTE ON FUNCTION @extschema@.decrypt(bytea, text, text) TO ge_security_
 GRANT EXECUTE ON FUNCTION @extschema@.decrypt_bytea(bytea, text, text) TO ge_security_decryptor;
 REVOKE ALL ON FUNCTION @extschema@.keyring_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.keyring_status() TO ge_security_auditor, ge_security_decryptor;
+
+-- Tenant isolation: the coverage report is for auditors; the helpers run as their caller
+-- (the table owner), so the table's own privileges decide.
+REVOKE ALL ON FUNCTION @extschema@.rls_coverage() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.rls_coverage() TO ge_security_auditor;

@@ -22,6 +22,7 @@ extension_sql_file!(
     requires = ["audit_tables", audit::guard::audit_guard]
 );
 extension_sql_file!("../sql/crypto.sql", name = "crypto_tables");
+extension_sql_file!("../sql/tenancy.sql", name = "tenancy");
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
