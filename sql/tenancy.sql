@@ -131,7 +131,9 @@ DECLARE
   tenant_b text;
   n bigint;
   results text[] := '{}';
-  r text[];
+  v record;
+  leaks text[] := '{}';
+  views_checked int := 0;
 BEGIN
   IF tbl IS NULL OR as_role IS NULL THEN
     RAISE EXCEPTION 'tbl and as_role must not be NULL' USING ERRCODE = '22004';
@@ -246,6 +248,33 @@ BEGIN
               WHEN insufficient_privilege THEN
                 results := results || ARRAY['delete_other_tenant', 'true', format('refused: %s', SQLERRM)];
     END;
+    -- 6. reading through views over the table, with no tenant set (a view may run with its
+    --    owner's rights and skip the policies)
+    FOR v IN SELECT DISTINCT format('%I.%I', s.nspname, c.relname) AS name
+               FROM pg_depend d
+               JOIN pg_rewrite w ON w.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+               JOIN pg_class c ON c.oid = w.ev_class
+               JOIN pg_namespace s ON s.oid = c.relnamespace
+              WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND c.oid <> tbl
+                AND c.relkind IN ('v', 'm') AND has_table_privilege(as_role, c.oid, 'SELECT')
+    LOOP
+      views_checked := views_checked + 1;
+      BEGIN
+        EXECUTE format('SET LOCAL ROLE %I', as_role);
+        PERFORM set_config(setting, '', true);
+        EXECUTE format('SELECT count(*) FROM %s', v.name) INTO n;
+        IF n > 0 THEN
+          leaks := leaks || format('%s shows %s row(s)', v.name, n);
+        END IF;
+        RAISE SQLSTATE 'GEPRB';
+      EXCEPTION WHEN SQLSTATE 'GEPRB' OR insufficient_privilege THEN NULL;
+      END;
+    END LOOP;
+    results := results || ARRAY['read_via_views', (cardinality(leaks) = 0)::text,
+      CASE WHEN cardinality(leaks) > 0
+           THEN format('as %I with no tenant set: %s', as_role, array_to_string(leaks, '; '))
+           ELSE format('%s view(s) over the table readable by %I, none shows rows without a tenant',
+                       views_checked, as_role) END];
     RAISE SQLSTATE 'GEPRB';
   EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
   END;

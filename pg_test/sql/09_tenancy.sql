@@ -79,23 +79,56 @@ SELECT probe, passed FROM ge_security.prove_tenant_isolation('"rt tenants".t_int
 SELECT table_name, always_true_policies, status FROM ge_security.rls_coverage() WHERE table_name = '"rt tenants".t_int';
 DROP POLICY anything_goes ON "rt tenants".t_int;
 
+-- a view that runs with its owner's rights leaks every tenant; security_invoker closes it
+CREATE VIEW "rt tenants".all_notes AS SELECT tenant_id, note FROM "rt tenants".t_int;
+GRANT SELECT ON "rt tenants".all_notes TO rt_app;
+SELECT check_id, object_type, object_name, remediation FROM ge_security.assess()
+ WHERE check_id = 'rls_bypassed_by_definer_view';
+SELECT probe, passed, detail FROM ge_security.prove_tenant_isolation('"rt tenants".t_int', 'rt_app')
+ WHERE probe = 'read_via_views';
+ALTER VIEW "rt tenants".all_notes SET (security_invoker = true);
+SELECT count(*) AS definer_view_findings FROM ge_security.assess() WHERE check_id = 'rls_bypassed_by_definer_view';
+SELECT probe, passed, detail FROM ge_security.prove_tenant_isolation('"rt tenants".t_int', 'rt_app')
+ WHERE probe = 'read_via_views';
+
+-- policies that open up when the setting is missing, for PUBLIC without any scoping, and
+-- calling a leaky user function: each reported
+CREATE TABLE "rt tenants".t_open (id int PRIMARY KEY, tenant_id int NOT NULL);
+ALTER TABLE "rt tenants".t_open OWNER TO rt_owner;
+ALTER TABLE "rt tenants".t_open ENABLE ROW LEVEL SECURITY;
+ALTER TABLE "rt tenants".t_open FORCE ROW LEVEL SECURITY;
+CREATE POLICY open_when_unset ON "rt tenants".t_open
+  USING (current_setting('app.current_tenant_id', true) IS NULL
+         OR tenant_id = current_setting('app.current_tenant_id', true)::int);
+CREATE POLICY everyone_positive ON "rt tenants".t_open USING (id > 0);
+CREATE FUNCTION "rt tenants".tenant_ok(int) RETURNS boolean LANGUAGE sql STABLE AS 'SELECT $1 > 0';
+CREATE POLICY with_function ON "rt tenants".t_open TO rt_app USING ("rt tenants".tenant_ok(tenant_id));
+SELECT check_id, severity, object_name FROM ge_security.assess()
+ WHERE object_name LIKE '%t_open%' ORDER BY 1, 3;
+-- hardened: fail-closed helper policy only
+DROP POLICY open_when_unset ON "rt tenants".t_open;
+DROP POLICY everyone_positive ON "rt tenants".t_open;
+DROP POLICY with_function ON "rt tenants".t_open;
+SELECT cardinality(ge_security.enable_tenant_isolation('"rt tenants".t_open', 'tenant_id')) AS statements;
+SELECT count(*) AS t_open_findings FROM ge_security.assess() WHERE object_name LIKE '%t_open%';
+
 -- weak twins for the other RLS checks: enabled not forced with a LOGIN owner, no policy,
 -- policies while disabled; and their hardened forms are silent
 CREATE ROLE rt_login_owner LOGIN;
 CREATE TABLE "rt tenants".weak_unforced (id int PRIMARY KEY);
 ALTER TABLE "rt tenants".weak_unforced OWNER TO rt_login_owner;
 ALTER TABLE "rt tenants".weak_unforced ENABLE ROW LEVEL SECURITY;
-CREATE POLICY p ON "rt tenants".weak_unforced USING (id > 0);
+CREATE POLICY p ON "rt tenants".weak_unforced TO rt_app USING (id > 0);
 CREATE TABLE "rt tenants".weak_nopolicy (id int PRIMARY KEY);
 ALTER TABLE "rt tenants".weak_nopolicy OWNER TO rt_owner;
 ALTER TABLE "rt tenants".weak_nopolicy ENABLE ROW LEVEL SECURITY;
 CREATE TABLE "rt tenants".weak_disabled (id int PRIMARY KEY);
 ALTER TABLE "rt tenants".weak_disabled OWNER TO rt_owner;
-CREATE POLICY p ON "rt tenants".weak_disabled USING (id > 0);
+CREATE POLICY p ON "rt tenants".weak_disabled TO rt_app USING (id > 0);
 SELECT check_id, object_name FROM ge_security.assess()
  WHERE check_id LIKE 'rls\_%' AND object_name LIKE '%rt tenants%' ORDER BY 1, 2;
 ALTER TABLE "rt tenants".weak_unforced FORCE ROW LEVEL SECURITY;
-CREATE POLICY p ON "rt tenants".weak_nopolicy USING (id > 0);
+CREATE POLICY p ON "rt tenants".weak_nopolicy TO rt_app USING (id > 0);
 ALTER TABLE "rt tenants".weak_disabled ENABLE ROW LEVEL SECURITY;
 SELECT count(*) AS rls_findings_left FROM ge_security.assess()
  WHERE check_id LIKE 'rls\_%' AND object_name LIKE '%rt tenants%' AND check_id <> 'rls_missing_on_tenant_table';

@@ -108,4 +108,111 @@ WHERE p.polpermissive
   AND (pg_catalog.btrim(coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''), '() ') IN ('true', '1 = 1')
     OR pg_catalog.btrim(coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), ''), '() ') IN ('true', '1 = 1'))"#,
 },
+    Check {
+        id: "rls_policy_open_when_setting_missing",
+        severity: Severity::High,
+        category: "rls",
+        title: "Policy that lets rows through when the tenant setting is missing or empty",
+        controls: ISOLATION,
+        description: "A policy reads a setting with current_setting(..., true) and then treats NULL or \
+                      the empty string as 'match everything' (IS NULL, coalesce, = ''): a request \
+                      that forgot to set the tenant sees every tenant.",
+        requires: None,
+        finder: r#"
+SELECT 'policy', pg_catalog.format('%I ON %s', p.polname, r.qualified),
+       pg_catalog.format('policy %I on %s lets rows through when its setting is missing or empty',
+                         p.polname, r.qualified),
+       pg_catalog.format('SELECT ge_security.enable_tenant_isolation(%L, %L); DROP POLICY %I ON %s;',
+                         r.qualified, coalesce((SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                             WHERE a.attrelid = r.oid AND a.attname = ANY ($3::text[]) LIMIT 1), 'tenant_id'),
+                         p.polname, r.qualified),
+       pg_catalog.jsonb_build_object('table', r.qualified, 'policy', p.polname, 'expression', e.expr)
+FROM pg_catalog.pg_policy p
+JOIN user_relation r ON r.oid = p.polrelid
+CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' ' ||
+                           coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '') AS expr) e
+WHERE p.polpermissive
+  AND e.expr ~* 'current_setting\([^)]*,\s*true\)'
+  AND e.expr ~* '(IS NULL|COALESCE\(|= ''''::text|<> ''''::text)'"#,
+    },
+    Check {
+        id: "rls_permissive_policy_to_public",
+        severity: Severity::Low,
+        category: "rls",
+        title: "Permissive policy for PUBLIC that does not depend on the tenant or the user",
+        controls: ISOLATION,
+        description: "A permissive policy granted to PUBLIC whose predicate reads no setting and no \
+                      user widens access for every role, including roles added later.",
+        requires: None,
+        finder: r#"
+SELECT 'policy', pg_catalog.format('%I ON %s', p.polname, r.qualified),
+       pg_catalog.format('permissive policy %I on %s applies to PUBLIC and reads no tenant setting or user',
+                         p.polname, r.qualified),
+       pg_catalog.format('ALTER POLICY %I ON %s TO %s;', p.polname, r.qualified,
+         coalesce((SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.rolname), ', ' ORDER BY a.rolname)
+                     FROM app_role a), 'CURRENT_USER')),
+       pg_catalog.jsonb_build_object('table', r.qualified, 'policy', p.polname)
+FROM pg_catalog.pg_policy p JOIN user_relation r ON r.oid = p.polrelid
+WHERE p.polpermissive AND p.polroles = '{0}'::pg_catalog.oid[]
+  AND coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '')
+      || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
+      !~* '(current_setting|current_user|session_user)'
+  AND pg_catalog.btrim(coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), ''), '() ') NOT IN ('true', '1 = 1')
+  AND pg_catalog.btrim(coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), ''), '() ') NOT IN ('true', '1 = 1')"#,
+    },
+    Check {
+        id: "rls_bypassed_by_definer_view",
+        severity: Severity::High,
+        category: "rls",
+        title: "View over a row-level secured table that runs with its owner's rights",
+        controls: ISOLATION,
+        description: "A view without security_invoker (or any materialized view) reads its tables \
+                      as its owner, so the policies that would filter the reader do not apply: an \
+                      app role that can read the view sees every tenant.",
+        requires: None,
+        finder: r#"
+SELECT CASE v.relkind WHEN 'm' THEN 'materialized_view' ELSE 'view' END, v.qualified,
+       pg_catalog.format('%s %s reads row-level secured table %s with its owner''s rights, and app roles can read it',
+                         CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END, v.qualified,
+                         pg_catalog.string_agg(DISTINCT t.qualified, ', ')),
+       CASE v.relkind WHEN 'm'
+            THEN pg_catalog.format('REVOKE SELECT ON %s FROM %s;', v.qualified,
+                   (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.rolname), ', ' ORDER BY a.rolname)
+                      FROM app_role a WHERE pg_catalog.has_table_privilege(a.oid, v.oid, 'SELECT')))
+            ELSE pg_catalog.format('ALTER VIEW %s SET (security_invoker = true);', v.qualified) END,
+       pg_catalog.jsonb_build_object('view', v.qualified, 'tables', pg_catalog.jsonb_agg(DISTINCT t.qualified),
+         'owner', pg_catalog.pg_get_userbyid(v.relowner))
+FROM user_relation v
+JOIN pg_catalog.pg_class vc ON vc.oid = v.oid
+JOIN pg_catalog.pg_rewrite w ON w.ev_class = v.oid
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = w.oid
+                           AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+JOIN user_relation t ON t.oid = d.refobjid AND t.oid <> v.oid AND t.relrowsecurity
+WHERE v.relkind IN ('v', 'm')
+  AND (v.relkind = 'm' OR NOT coalesce(vc.reloptions @> '{security_invoker=true}', false))
+  AND EXISTS (SELECT 1 FROM app_role a WHERE pg_catalog.has_table_privilege(a.oid, v.oid, 'SELECT'))
+GROUP BY v.relkind, v.qualified, v.oid, v.relowner"#,
+    },
+    Check {
+        id: "rls_policy_leaky_function",
+        severity: Severity::Info,
+        category: "rls",
+        title: "Policy expression calls a user function that is not LEAKPROOF",
+        controls: ISOLATION,
+        description: "A function in a policy that is not LEAKPROOF may reveal the values it is given \
+                      through errors or side effects; review it, and mark it LEAKPROOF when safe.",
+        requires: None,
+        finder: r#"
+SELECT 'policy', pg_catalog.format('%I ON %s', p.polname, r.qualified),
+       pg_catalog.format('policy %I on %s calls %s, which is not LEAKPROOF', p.polname, r.qualified, f.qualified),
+       pg_catalog.format('-- review %s; if it cannot leak its arguments: ALTER FUNCTION %s LEAKPROOF;',
+                         f.qualified, f.qualified),
+       pg_catalog.jsonb_build_object('table', r.qualified, 'policy', p.polname, 'function', f.qualified)
+FROM pg_catalog.pg_policy p
+JOIN user_relation r ON r.oid = p.polrelid
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
+                           AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+JOIN user_function f ON f.oid = d.refobjid
+JOIN pg_catalog.pg_proc pr ON pr.oid = f.oid AND NOT pr.proleakproof"#,
+    },
 ];
