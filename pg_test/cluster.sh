@@ -24,7 +24,7 @@ cluster_create() {
   mkdir -p "$dir"
   chown postgres: "$dir" 2>/dev/null || true
   chmod 700 "$dir"
-  as_postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --data-checksums \
+  as_postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth-local=peer --auth-host=scram-sha-256 --data-checksums \
     -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
   {
     echo "listen_addresses = ''"
@@ -35,6 +35,37 @@ cluster_create() {
     echo "fsync = off"
     for line in "$@"; do echo "$line"; done
   } | as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null
+}
+
+# cluster_harden DIR: the configuration a careful DBA ships (TLS 1.3 with a self-signed
+# certificate made here, strict logging, pgaudit, archiving, durability); call before start.
+cluster_harden() {
+  local dir=$1
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
+    -keyout "$dir/data/server.key" -out "$dir/data/server.crt" >/dev/null 2>&1
+  mkdir -p "$dir/archive"
+  chown postgres: "$dir/data/server.key" "$dir/data/server.crt" "$dir/archive"
+  chmod 600 "$dir/data/server.key"
+  as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
+ssl = on
+ssl_min_protocol_version = 'TLSv1.3'
+ssl_ciphers = 'HIGH:!aNULL:!eNULL:!MD5:!3DES:!RC4'
+password_encryption = 'scram-sha-256'
+log_connections = on
+log_disconnections = on
+log_statement = 'ddl'
+log_line_prefix = '%m [%p] %q%u@%d %r '
+log_min_error_statement = 'error'
+logging_collector = on
+log_file_mode = 0600
+shared_preload_libraries = 'ge_security,pgaudit'
+pgaudit.log = 'ddl, role'
+archive_mode = on
+archive_command = 'test ! -f $dir/archive/%f && cp %p $dir/archive/%f'
+fsync = on
+full_page_writes = on
+synchronous_commit = on
+CONF
 }
 
 # cluster_start DIR: start it and remember it for cluster_stop_all.

@@ -13,6 +13,7 @@ cluster_create "$dir/cluster" "$port" "ge_security.keyring_path = '$dir/cluster/
   >"$dir/cluster/keyring"
 chown postgres: "$dir/cluster/keyring"
 chmod 600 "$dir/cluster/keyring"
+cluster_harden "$dir/cluster"
 cluster_start "$dir/cluster"
 
 work="$dir/suite"
@@ -21,7 +22,8 @@ cp -r "$here/sql" "$here/expected" "$work/"
 chown -R postgres: "$dir"
 regress="$(dirname "$(/usr/bin/pg_config --pgxs)")/../test/regress/pg_regress"
 tests=$(cd "$here/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)
-cluster_psql "$dir/cluster" "$port" postgres -q -c "CREATE DATABASE contrib_regression"
+cluster_psql "$dir/cluster" "$port" postgres -q -c "CREATE DATABASE contrib_regression" \
+  -c "REVOKE CONNECT, TEMPORARY ON DATABASE contrib_regression FROM PUBLIC"
 status=0
 as_postgres "$regress" --use-existing --bindir="$PG_BIN" --host="$dir/cluster" --port="$port" \
   --inputdir="$work" --outputdir="$work" --dbname=contrib_regression $tests || status=$?
@@ -30,6 +32,6 @@ if [ "${UPDATE_EXPECTED:-0}" = 1 ]; then
   echo "expected/ updated from results: review the diff before committing"
 elif [ $status -ne 0 ]; then
   cat "$work/regression.diffs" 2>/dev/null || true
-  cat "$dir/cluster/server.log" | tail -50
+  tail -50 "$dir/cluster/server.log" "$dir"/cluster/data/log/* 2>/dev/null || true
 fi
 exit $status

@@ -1,8 +1,11 @@
-//! Function checks: SECURITY DEFINER functions that can be hijacked through search_path.
-//! More function, language and extension checks join this file.
+//! Function, language and extension checks: SECURITY DEFINER functions open to search_path
+//! hijacking or callable by everyone, untrusted languages, and risky or misplaced extensions.
 use super::registry::{Check, Severity};
 
-pub const CHECKS: &[Check] = &[Check {
+const CODE: &[&str] = &["ISO27001:A.8.28", "SOC2:CC6.1", "CIS:4.3"];
+
+pub const CHECKS: &[Check] = &[
+Check {
     id: "secdef_function_no_search_path",
     severity: Severity::High,
     category: "functions",
@@ -20,4 +23,98 @@ pub const CHECKS: &[Check] = &[Check {
                'owner', pg_catalog.pg_get_userbyid(f.proowner)) \
              FROM user_function f WHERE f.prosecdef AND NOT EXISTS \
              (SELECT 1 FROM pg_catalog.unnest(f.proconfig) c WHERE c LIKE 'search_path=%')",
-}];
+},
+    Check {
+        id: "secdef_function_unsafe_search_path",
+        severity: Severity::High,
+        category: "functions",
+        title: "SECURITY DEFINER function with a search_path open to other roles",
+        controls: CODE,
+        description: "The pinned search_path does not end with pg_temp (so temporary objects are \
+                      searched first), or puts first a schema where others may create objects.",
+        requires: None,
+        finder: r#"
+SELECT 'function', f.qualified,
+       pg_catalog.format('SECURITY DEFINER function %s has search_path %s', f.qualified, c.path),
+       pg_catalog.format('ALTER %s %s SET search_path = pg_catalog, pg_temp;',
+                         CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.qualified),
+       pg_catalog.jsonb_build_object('function', f.qualified, 'search_path', c.path)
+FROM user_function f
+CROSS JOIN LATERAL (SELECT pg_catalog.substr(x, 13) AS path FROM pg_catalog.unnest(f.proconfig) x
+                     WHERE x LIKE 'search_path=%') c
+WHERE f.prosecdef
+  AND (pg_catalog.btrim(pg_catalog.split_part(pg_catalog.reverse(c.path), ',', 1), ' "') <> 'pmet_gp'
+       OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
+                   WHERE n.nspname = pg_catalog.btrim(pg_catalog.split_part(c.path, ',', 1), ' "')
+                     AND (n.nspname = 'public' OR pg_catalog.has_schema_privilege('public', n.oid, 'CREATE'))))"#,
+    },
+    Check {
+        id: "secdef_function_executable_by_public",
+        severity: Severity::High,
+        category: "functions",
+        title: "SECURITY DEFINER function executable by PUBLIC",
+        controls: CODE,
+        description: "Every role can run code with the owner's rights; grant EXECUTE to the roles \
+                      that need it.",
+        requires: None,
+        finder: "SELECT 'function', f.qualified, \
+                 pg_catalog.format('SECURITY DEFINER function %s (owner %I) is executable by PUBLIC', \
+                   f.qualified, pg_catalog.pg_get_userbyid(f.proowner)), \
+                 pg_catalog.format('REVOKE EXECUTE ON %s %s FROM PUBLIC;', \
+                   CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.qualified), \
+                 pg_catalog.jsonb_build_object('function', f.qualified, 'owner', pg_catalog.pg_get_userbyid(f.proowner)) \
+                 FROM user_function f WHERE f.prosecdef AND f.prokind IN ('f', 'p') \
+                   AND (f.proacl IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.aclexplode(f.proacl) a \
+                        WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'))",
+    },
+    Check {
+        id: "untrusted_language_installed",
+        severity: Severity::Medium,
+        category: "functions",
+        title: "Untrusted procedural language installed",
+        controls: &["ISO27001:A.8.18", "SOC2:CC6.8", "CIS:4.6"],
+        description: "Functions in an untrusted language (plpython3u, plperlu, ...) run arbitrary code \
+                      as the postgres OS user.",
+        requires: None,
+        finder: "SELECT 'language', pg_catalog.quote_ident(l.lanname), \
+                 pg_catalog.format('untrusted language %I is installed', l.lanname), \
+                 pg_catalog.format('DROP EXTENSION IF EXISTS %I; -- or DROP LANGUAGE %I;', l.lanname, l.lanname), \
+                 pg_catalog.jsonb_build_object('language', l.lanname) \
+                 FROM pg_catalog.pg_language l \
+                 WHERE NOT l.lanpltrusted AND l.lanname NOT IN ('c', 'internal')",
+    },
+    Check {
+        id: "extension_in_public_schema",
+        severity: Severity::Low,
+        category: "functions",
+        title: "Extension installed in the public schema",
+        controls: CODE,
+        description: "Extension objects in public mix with application objects and are found \
+                      through every default search_path.",
+        requires: None,
+        finder: "SELECT 'extension', pg_catalog.quote_ident(e.extname), \
+                 pg_catalog.format('extension %I is installed in schema public', e.extname), \
+                 CASE WHEN e.extrelocatable \
+                   THEN pg_catalog.format('CREATE SCHEMA IF NOT EXISTS extensions; ALTER EXTENSION %I SET SCHEMA extensions;', e.extname) \
+                   ELSE pg_catalog.format('-- %I is not relocatable: reinstall it WITH SCHEMA extensions', e.extname) END, \
+                 pg_catalog.jsonb_build_object('extension', e.extname) \
+                 FROM pg_catalog.pg_extension e \
+                 WHERE e.extnamespace = 'public'::pg_catalog.regnamespace AND e.extname <> 'plpgsql'",
+    },
+    Check {
+        id: "risky_extension_installed",
+        severity: Severity::Low,
+        category: "functions",
+        title: "Extension that reaches outside the database is installed",
+        controls: &["ISO27001:A.8.18", "SOC2:CC6.8"],
+        description: "dblink, postgres_fdw, file_fdw, adminpack and pageinspect reach other servers, \
+                      server files or raw pages; keep them only where needed and restrict their use.",
+        requires: None,
+        finder: "SELECT 'extension', pg_catalog.quote_ident(e.extname), \
+                 pg_catalog.format('extension %I is installed', e.extname), \
+                 pg_catalog.format('DROP EXTENSION %I; -- if unused', e.extname), \
+                 pg_catalog.jsonb_build_object('extension', e.extname, 'version', e.extversion) \
+                 FROM pg_catalog.pg_extension e \
+                 WHERE e.extname IN ('dblink', 'postgres_fdw', 'file_fdw', 'adminpack', 'pageinspect')",
+    },
+];

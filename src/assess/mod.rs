@@ -3,11 +3,15 @@
 mod data_protection;
 mod engine;
 mod functions;
+mod grants;
+mod hba;
 mod posture;
 mod registry;
+mod resources;
 mod rls;
 mod role_audit;
 mod roles;
+mod settings;
 mod waivers;
 
 use crate::error::{GeError, Kind};

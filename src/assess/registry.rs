@@ -1,6 +1,6 @@
 //! The catalogue of checks: each check is data (id, severity, controls, SQL finder) declared
 //! in its category file; this file gathers them and defines the shared vocabulary.
-use super::{data_protection, functions, rls, roles};
+use super::{data_protection, functions, grants, hba, resources, rls, roles, settings};
 use crate::error::{GeError, Kind};
 
 /// Severity of a finding, ordered from least to most serious.
@@ -78,7 +78,11 @@ pub struct Check {
 pub fn all() -> impl Iterator<Item = &'static Check> {
     roles::CHECKS
         .iter()
+        .chain(grants::CHECKS)
         .chain(functions::CHECKS)
+        .chain(settings::CHECKS)
+        .chain(hba::CHECKS)
+        .chain(resources::CHECKS)
         .chain(rls::CHECKS)
         .chain(data_protection::CHECKS)
 }

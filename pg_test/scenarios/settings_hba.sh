@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Connection, logging and durability checks against two real configurations: a weak one
+# (trust, md5, password, ident, 0.0.0.0/0, ssl off, lax logging, fsync off...) raises each
+# finding; a hardened one (self-signed TLS 1.3 certificate made here, scram, hostssl only,
+# reject last, strict logging, pgaudit, archiving) raises none of them.
+set -euo pipefail
+source "$(dirname "$0")/../cluster.sh"
+scratch_dir settings
+findings() { # DIR PORT: the settings and connection check ids that fire, sorted
+  cluster_psql "$1" "$2" postgres -qtA -c "SELECT DISTINCT check_id FROM ge_security.assess()
+    WHERE category IN ('settings', 'connections') ORDER BY 1"
+}
+
+# weak
+cluster_create "$dir/weak" 54383 "password_encryption = 'md5'" "ssl_min_protocol_version = 'TLSv1'" \
+  "log_min_error_statement = 'panic'" "log_file_mode = 0644" "authentication_timeout = '120s'" \
+  "full_page_writes = off" "synchronous_commit = off" "log_line_prefix = '%m '"
+as_postgres tee "$dir/weak/data/pg_hba.conf" >/dev/null <<'HBA'
+local   all          all                      trust
+local   replication  all                      peer
+host    all          all        0.0.0.0/0     md5
+host    all          postgres   127.0.0.1/32  trust
+host    all          all        ::/0          password
+host    all          all        10.1.0.0/16   ident
+HBA
+cluster_start "$dir/weak"
+cluster_psql "$dir/weak" 54383 postgres -q -c "CREATE EXTENSION ge_security"
+# a line that does not parse, written after start (a restart would refuse it)
+echo "host all all 10.0.0.0/33 scram-sha-256" | as_postgres tee -a "$dir/weak/data/pg_hba.conf" >/dev/null
+got=$(findings "$dir/weak" 54383 | tr '\n' ' ')
+for id in ssl_off ssl_min_protocol_below_tls12 ssl_ciphers_weak password_encryption_not_scram \
+          authentication_timeout_long log_connections_off log_disconnections_off log_statement_none \
+          log_line_prefix_incomplete log_min_error_statement_high logging_collector_off \
+          log_file_mode_loose pgaudit_not_loaded fsync_off full_page_writes_off synchronous_commit_off \
+          archive_mode_off hba_trust hba_md5 hba_password_plain hba_ident hba_host_without_tls \
+          hba_open_to_world hba_all_all hba_superuser_network hba_parse_error; do
+  case " $got " in *" $id "*) ;; *) echo "weak configuration: $id not reported (got: $got)"; exit 1 ;; esac
+done
+# the remediation names the replacement line
+line=$(cluster_psql "$dir/weak" 54383 postgres -qtA -c "SELECT remediation FROM ge_security.assess()
+        WHERE check_id = 'hba_md5' LIMIT 1")
+[ "$line" = "# pg_hba.conf line 3, replace with: host all all 0.0.0.0 0.0.0.0 scram-sha-256" ] \
+  || { echo "unexpected hba remediation: $line"; exit 1; }
+echo "  weak configuration: $(echo "$got" | wc -w) settings and connection checks fire"
+
+# hardened
+cluster_create "$dir/hard" 54384
+cluster_harden "$dir/hard"
+as_postgres tee "$dir/hard/data/pg_hba.conf" >/dev/null <<'HBA'
+local     all          all                      peer
+local     replication  all                      peer
+hostssl   appdb        app_user   10.1.2.0/24   scram-sha-256
+hostnossl all          all        0.0.0.0/0     reject
+hostnossl all          all        ::/0          reject
+HBA
+cluster_start "$dir/hard"
+cluster_psql "$dir/hard" 54384 postgres -q -c "CREATE EXTENSION ge_security"
+[ "$(cluster_psql "$dir/hard" 54384 postgres -qtA -c "SHOW ssl")" = on ] || { echo "TLS is not on"; exit 1; }
+got=$(findings "$dir/hard" 54384 | tr '\n' ' ')
+[ -z "${got// /}" ] || { echo "hardened configuration still reports: $got"; exit 1; }
+echo "  hardened configuration (TLS 1.3, scram, hostssl only, reject last): no settings or connection finding"

@@ -1,0 +1,158 @@
+//! Server setting checks (pg_settings): TLS and password hashing, logging, durability and
+//! backups. A setting the caller cannot see gives `not_assessed`, never a pass.
+use super::registry::{Check, Requirement, Severity};
+
+/// A finder for one setting: reports it when `$bad` holds (an SQL condition on `s.setting`),
+/// with the ALTER SYSTEM line that sets `$fix` and how to apply it.
+macro_rules! setting_finder {
+    ($name:literal, $bad:literal, $fix:literal) => {
+        concat!(
+            "SELECT 'setting', 'setting ' || s.name, ",
+            "pg_catalog.format('%s is %L', s.name, s.setting), ",
+            "pg_catalog.format('ALTER SYSTEM SET %I = %L; ', s.name, '",
+            $fix,
+            "') || ",
+            "CASE WHEN s.context = 'postmaster' THEN '-- then restart the server' ",
+            "ELSE 'SELECT pg_catalog.pg_reload_conf();' END, ",
+            "pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting, ",
+            "'source', s.source, 'context', s.context) ",
+            "FROM pg_catalog.pg_settings s WHERE s.name = '",
+            $name,
+            "' AND (",
+            $bad,
+            ")"
+        )
+    };
+}
+
+/// The setting must be visible to the caller, or the check says so.
+macro_rules! visible {
+    ($name:literal) => {
+        Some(Requirement {
+            probe: concat!(
+                "EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE name = '",
+                $name,
+                "')"
+            ),
+            needs: "the privilege to read this setting (pg_read_all_settings)",
+        })
+    };
+}
+
+macro_rules! setting_check {
+    ($id:literal, $sev:ident, $title:literal, $controls:expr, $desc:literal,
+     $name:literal, $bad:literal, $fix:literal) => {
+        Check {
+            id: $id,
+            severity: Severity::$sev,
+            category: "settings",
+            title: $title,
+            controls: $controls,
+            description: $desc,
+            requires: visible!($name),
+            finder: setting_finder!($name, $bad, $fix),
+        }
+    };
+}
+
+const TLS: &[&str] = &[
+    "ISO27001:A.8.24",
+    "ISO27001:A.8.20",
+    "SOC2:CC6.7",
+    "CIS:6.7",
+];
+const AUTH: &[&str] = &["ISO27001:A.8.5", "SOC2:CC6.1", "CIS:5.3"];
+const LOGGING: &[&str] = &["ISO27001:A.8.15", "SOC2:CC7.2", "CIS:3.1"];
+const DURABILITY: &[&str] = &["ISO27001:A.8.13", "SOC2:A1.2", "CIS:8.2"];
+
+pub const CHECKS: &[Check] = &[
+    setting_check!("ssl_off", High, "TLS is off", TLS,
+        "Connections cannot be encrypted: passwords, queries and results cross the network in clear.",
+        "ssl", "s.setting = 'off'", "on"),
+    setting_check!("ssl_min_protocol_below_tls12", High, "TLS below 1.2 accepted", TLS,
+        "TLS 1.0 and 1.1 are deprecated (RFC 8996) and accepted by this server.",
+        "ssl_min_protocol_version", "s.setting IN ('', 'TLSv1', 'TLSv1.1')", "TLSv1.3"),
+    setting_check!("ssl_min_protocol_below_tls13", Low, "TLS 1.2 accepted", TLS,
+        "TLS 1.2 is still sound with good ciphers, but TLS 1.3 removes legacy negotiation.",
+        "ssl_min_protocol_version", "s.setting = 'TLSv1.2'", "TLSv1.3"),
+    setting_check!("ssl_ciphers_weak", Medium, "Weak TLS cipher classes allowed", TLS,
+        "The cipher list enables MEDIUM/LOW/export/NULL/RC4/3DES/MD5 classes for TLS 1.2 and below.",
+        "ssl_ciphers",
+        "s.setting ~* '(^|[:,+ ])(ALL|MEDIUM|LOW|EXP|EXPORT|RC4|MD5|3DES|DES|NULL|eNULL|aNULL|DEFAULT)([:, ]|$)'",
+        "HIGH:!aNULL:!eNULL:!MD5:!3DES:!RC4"),
+    setting_check!("password_encryption_not_scram", High, "New passwords are not hashed with SCRAM", AUTH,
+        "password_encryption is not scram-sha-256, so new and changed passwords are stored as MD5.",
+        "password_encryption", "s.setting <> 'scram-sha-256'", "scram-sha-256"),
+    setting_check!("listen_addresses_all", Low, "Server listens on every interface",
+        &["ISO27001:A.8.20", "SOC2:CC6.6", "CIS:5.2"],
+        "listen_addresses accepts connections on all interfaces; bind only those clients use.",
+        "listen_addresses", "s.setting IN ('*', '0.0.0.0', '::')", "localhost"),
+    setting_check!("authentication_timeout_long", Low, "Authentication timeout above 60 s", AUTH,
+        "Slow or stalled authentications hold connection slots for long.",
+        "authentication_timeout", "s.setting::int > 60", "30s"),
+    setting_check!("log_connections_off", Medium, "Connections are not logged", LOGGING,
+        "Without log_connections there is no record of who connected from where.",
+        "log_connections", "s.setting = 'off'", "on"),
+    setting_check!("log_disconnections_off", Low, "Disconnections are not logged", LOGGING,
+        "Session ends and durations are not recorded.",
+        "log_disconnections", "s.setting = 'off'", "on"),
+    setting_check!("log_statement_none", Low, "DDL is not logged", LOGGING,
+        "log_statement = none leaves schema and role changes out of the server log.",
+        "log_statement", "s.setting = 'none'", "ddl"),
+    setting_check!("log_line_prefix_incomplete", Low, "Log lines lack time, user, database or client", LOGGING,
+        "Each log line should say when (%m/%t/%n), who (%u), in which database (%d) and from where (%h/%r).",
+        "log_line_prefix", "NOT (s.setting ~ '%[mtn]' AND s.setting ~ '%u' AND s.setting ~ '%d' AND s.setting ~ '%[hr]')",
+        "%m [%p] %q%u@%d %r "),
+    setting_check!("log_min_error_statement_high", Low, "Failing statements are not logged", LOGGING,
+        "log_min_error_statement above error drops the text of statements that failed.",
+        "log_min_error_statement", "s.setting IN ('log', 'fatal', 'panic')", "error"),
+    setting_check!("logging_collector_off", Low, "Logging collector is off", LOGGING,
+        "Server messages go to stderr only, where they are easily lost or mixed with other output.",
+        "logging_collector", "s.setting = 'off'", "on"),
+    setting_check!("log_file_mode_loose", Medium, "Log files readable by others", LOGGING,
+        "Log files can hold statement text with personal data; others should not read them.",
+        "log_file_mode", "pg_catalog.right(s.setting, 1) <> '0'", "0600"),
+    Check {
+        id: "pgaudit_not_loaded",
+        severity: Severity::Medium,
+        category: "settings",
+        title: "pgaudit is not loaded",
+        controls: LOGGING,
+        description: "Without pgaudit, reads and session-level activity are not in the log \
+                      (ge_security audits row changes and security DDL).",
+        requires: visible!("shared_preload_libraries"),
+        finder: "SELECT 'setting', 'setting ' || s.name, \
+                 pg_catalog.format('shared_preload_libraries is %L: pgaudit is not loaded', s.setting), \
+                 pg_catalog.format('ALTER SYSTEM SET shared_preload_libraries = %L; \
+                   ALTER SYSTEM SET pgaudit.log = ''ddl, role, write''; -- install pgaudit, then restart the server', \
+                   pg_catalog.concat_ws(',', NULLIF(s.setting, ''), 'pgaudit')), \
+                 pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting) \
+                 FROM pg_catalog.pg_settings s WHERE s.name = 'shared_preload_libraries' \
+                   AND s.setting !~ '(^|[ ,])pgaudit([ ,]|$)'",
+    },
+    Check {
+        id: "data_checksums_off",
+        severity: Severity::Medium,
+        category: "settings",
+        title: "Data checksums are off",
+        controls: DURABILITY,
+        description: "Silent storage corruption is not detected when pages are read.",
+        requires: visible!("data_checksums"),
+        finder: "SELECT 'setting', 'setting ' || s.name, 'data_checksums is off', \
+                 '-- stop the server, then: pg_checksums --enable -D \"$PGDATA\"', \
+                 pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting) \
+                 FROM pg_catalog.pg_settings s WHERE s.name = 'data_checksums' AND s.setting = 'off'",
+    },
+    setting_check!("fsync_off", Critical, "fsync is off", DURABILITY,
+        "A crash or power loss can corrupt the whole cluster.",
+        "fsync", "s.setting = 'off'", "on"),
+    setting_check!("full_page_writes_off", Critical, "full_page_writes is off", DURABILITY,
+        "Torn pages after a crash cannot be repaired from the WAL.",
+        "full_page_writes", "s.setting = 'off'", "on"),
+    setting_check!("synchronous_commit_off", Medium, "synchronous_commit is off server-wide", DURABILITY,
+        "Recently committed transactions can be lost on a crash; set it off per transaction where that is acceptable.",
+        "synchronous_commit", "s.setting = 'off'", "on"),
+    setting_check!("archive_mode_off", Medium, "WAL archiving is off", DURABILITY,
+        "Without archiving there is no point-in-time recovery between base backups.",
+        "archive_mode", "s.setting = 'off'", "on"),
+];
