@@ -118,13 +118,13 @@ SELECT 'role', 'role ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(d.de
        pg_catalog.format('default privileges of %I%s grant %s on new %s to PUBLIC',
                          pg_catalog.pg_get_userbyid(d.defaclrole),
                          CASE WHEN d.defaclnamespace <> 0
-                              THEN pg_catalog.format(' in schema %I', d.defaclnamespace::pg_catalog.regnamespace::text) ELSE '' END,
+                              THEN pg_catalog.format(' in schema %s', d.defaclnamespace::pg_catalog.regnamespace) ELSE '' END,
                          pg_catalog.string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type),
                          CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' END),
        pg_catalog.format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s REVOKE ALL ON %s FROM PUBLIC;',
                          pg_catalog.pg_get_userbyid(d.defaclrole),
                          CASE WHEN d.defaclnamespace <> 0
-                              THEN pg_catalog.format(' IN SCHEMA %I', d.defaclnamespace::pg_catalog.regnamespace::text) ELSE '' END,
+                              THEN pg_catalog.format(' IN SCHEMA %s', d.defaclnamespace::pg_catalog.regnamespace) ELSE '' END,
                          CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' END),
        pg_catalog.jsonb_build_object('role', pg_catalog.pg_get_userbyid(d.defaclrole),
                                      'object_type', d.defaclobjtype::text)
