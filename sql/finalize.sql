@@ -36,3 +36,7 @@ GRANT EXECUTE ON FUNCTION @extschema@.keyring_status() TO ge_security_auditor, g
 -- (the table owner), so the table's own privileges decide.
 REVOKE ALL ON FUNCTION @extschema@.rls_coverage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.rls_coverage() TO ge_security_auditor;
+
+-- Role helpers change roles and privileges: superusers only.
+REVOKE ALL ON FUNCTION @extschema@.apply_role_model(name, name, name, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.lockdown_role(name) FROM PUBLIC;

@@ -23,6 +23,7 @@ extension_sql_file!(
 );
 extension_sql_file!("../sql/crypto.sql", name = "crypto_tables");
 extension_sql_file!("../sql/tenancy.sql", name = "tenancy");
+extension_sql_file!("../sql/roles.sql", name = "role_model");
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

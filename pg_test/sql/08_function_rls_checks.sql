@@ -26,7 +26,7 @@ GRANT SELECT, INSERT ON "rt; drop table x; --".orders, "rt; drop table x; --"."I
 SELECT check_id, object_type, object_name, remediation FROM ge_security.assess()
  WHERE check_id IN ('secdef_function_no_search_path', 'rls_missing_on_tenant_table')
  ORDER BY check_id, object_name;
-SELECT details->'app_roles' AS reachable_by FROM ge_security.assess()
+SELECT details->'reachable_through' AS reachable_through FROM ge_security.assess()
  WHERE check_id = 'rls_missing_on_tenant_table' ORDER BY object_name;
 
 -- the remediation runs as written and clears the findings

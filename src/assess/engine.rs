@@ -9,7 +9,8 @@ use std::collections::HashSet;
 
 /// Common table expressions every finder may use. Parameters: $1 superuser allow-list,
 /// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns, $4 PII name pattern. Extension members and
-/// system schemas never appear in them.
+/// system schemas never appear in them. `app_reach` holds the app roles and every role they
+/// are members of (directly or not), to test ACLs without one privilege call per pair.
 const PRELUDE: &str = r#"
 WITH RECURSIVE
 allowlisted AS (
@@ -19,6 +20,10 @@ app_role AS (
   WHERE r.rolname !~ '^pg_'
     AND CASE WHEN pg_catalog.cardinality($2::text[]) = 0 THEN r.rolcanlogin AND NOT r.rolsuper
              ELSE r.rolname = ANY ($2::text[]) END),
+app_reach(oid) AS (
+  SELECT oid FROM app_role
+  UNION
+  SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN app_reach a ON m.member = a.oid),
 login_role AS (
   SELECT r.* FROM pg_catalog.pg_roles r
   WHERE r.rolcanlogin AND r.rolname !~ '^pg_' AND r.rolname <> ALL ($1::text[])),

@@ -25,14 +25,17 @@ SELECT 'table', r.qualified,
          'WITH CHECK (%2$I = NULLIF(current_setting(''app.current_tenant_id'', true), '''')::%3$s);',
          r.qualified, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),
        pg_catalog.jsonb_build_object('table', r.qualified, 'tenant_column', a.attname,
-         'app_roles', (SELECT pg_catalog.jsonb_agg(ar.rolname ORDER BY ar.rolname) FROM app_role ar
-                        WHERE pg_catalog.has_table_privilege(ar.oid, r.oid,
-                                'SELECT, INSERT, UPDATE, DELETE')))
+         'reachable_through', (SELECT pg_catalog.jsonb_agg(DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC'
+                                        ELSE pg_catalog.pg_get_userbyid(x.grantee) END)
+                                 FROM pg_catalog.aclexplode(coalesce(r.relacl, pg_catalog.acldefault('r', r.relowner))) x
+                                WHERE x.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+                                  AND (x.grantee = 0 OR x.grantee IN (SELECT oid FROM app_reach))))
 FROM user_relation r
 JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE r.relkind IN ('r', 'p') AND NOT r.relrowsecurity AND a.attname = ANY ($3::text[])
-  AND EXISTS (SELECT 1 FROM app_role ar
-               WHERE pg_catalog.has_table_privilege(ar.oid, r.oid, 'SELECT, INSERT, UPDATE, DELETE'))"#,
+  AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(coalesce(r.relacl, pg_catalog.acldefault('r', r.relowner))) x
+               WHERE x.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+                 AND (x.grantee = 0 OR x.grantee IN (SELECT oid FROM app_reach)))"#,
 },
 Check {
     id: "rls_enabled_not_forced",
