@@ -53,4 +53,5 @@ demo-stop:
 	bash demo/demo.sh stop
 
 bench: install
-	@for b in bench/*.sh; do echo "== $$b"; bash "$$b" || exit 1; done
+	@failed=""; for b in bench/*.sh; do echo "== $$b"; bash "$$b" || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "missed a target or failed:$$failed"; exit 1; fi
