@@ -10,7 +10,8 @@ use std::collections::HashSet;
 /// Common table expressions every finder may use. Parameters: $1 superuser allow-list,
 /// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns, $4 PII name pattern. Extension members and
 /// system schemas never appear in them. `app_reach` holds the app roles and every role they
-/// are members of (directly or not), to test ACLs without one privilege call per pair.
+/// are members of (directly or not), and `app_relation` the relations they may read or write,
+/// to test ACLs without one privilege call per role and relation.
 const PRELUDE: &str = r#"
 WITH RECURSIVE
 allowlisted AS (
@@ -24,6 +25,13 @@ app_reach(oid) AS (
   SELECT oid FROM app_role
   UNION
   SELECT m.roleid FROM pg_catalog.pg_auth_members m JOIN app_reach a ON m.member = a.oid),
+app_relation AS (
+  SELECT c.oid FROM pg_catalog.pg_class c
+   WHERE c.relacl IS NULL AND c.relowner IN (SELECT oid FROM app_reach)
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x
+   WHERE c.relacl IS NOT NULL AND x.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+     AND (x.grantee = 0 OR x.grantee IN (SELECT oid FROM app_reach))),
 login_role AS (
   SELECT r.* FROM pg_catalog.pg_roles r
   WHERE r.rolcanlogin AND r.rolname !~ '^pg_' AND r.rolname <> ALL ($1::text[])),
