@@ -93,10 +93,7 @@ pub struct Finding {
 }
 
 /// Run the given checks as the calling role and mark findings covered by a live waiver.
-pub fn run<'a>(checks: impl Iterator<Item = &'a Check>) -> Vec<Finding>
-where
-    'a: 'static,
-{
+pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
     let allowlist = gucs::list(&gucs::SUPERUSER_ALLOWLIST);
     let app_roles = gucs::list(&gucs::APP_ROLES);
     let tenant_columns = gucs::list(&gucs::TENANT_COLUMNS);
