@@ -42,17 +42,13 @@ fn lockdown_role(role: Option<&CStr>) -> String {
     .ok()
     .flatten()
     .unwrap_or(0);
-    writer::write(AuditRecord {
-        op: "DDL",
-        table_name: None,
-        row_key: None,
-        old_row: None,
-        new_row: None,
-        changed_columns: None,
-        statement: Some(format!(
+    writer::write(AuditRecord::without_rows(
+        "DDL",
+        None,
+        Some(format!(
             "SELECT ge_security.lockdown_role({}); -- {statement}; {terminated} session(s) terminated",
             pgrx::spi::quote_literal(role)
         )),
-    });
+    ));
     format!("role {quoted} locked down: NOLOGIN, {terminated} session(s) terminated")
 }

@@ -18,15 +18,11 @@ const ROW_TRIGGER: &str = "ge_security_audit_row";
 const TRUNCATE_TRIGGER: &str = "ge_security_audit_truncate";
 
 fn record_ddl(table_name: &str, statement: String) {
-    writer::write(AuditRecord {
-        op: "DDL",
-        table_name: Some(table_name.to_owned()),
-        row_key: None,
-        old_row: None,
-        new_row: None,
-        changed_columns: None,
-        statement: Some(statement),
-    });
+    writer::write(AuditRecord::without_rows(
+        "DDL",
+        Some(table_name.to_owned()),
+        Some(statement),
+    ));
 }
 
 /// The table's quoted name and key columns; the relation is closed again (lock kept) so that

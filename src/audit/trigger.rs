@@ -201,15 +201,7 @@ fn audit_trigger<'a>(
     let table_name = Some(info.name.clone());
     let event = data.tg_event & pg_sys::TRIGGER_EVENT_OPMASK;
     if event == pg_sys::TRIGGER_EVENT_TRUNCATE {
-        writer::write(AuditRecord {
-            op: "TRUNCATE",
-            table_name,
-            row_key: None,
-            old_row: None,
-            new_row: None,
-            changed_columns: None,
-            statement: None,
-        });
+        writer::write(AuditRecord::without_rows("TRUNCATE", table_name, None));
         return Ok(None);
     }
     if info.keys.is_empty() {

@@ -19,6 +19,25 @@ pub struct AuditRecord {
     pub statement: Option<String>,
 }
 
+impl AuditRecord {
+    /// A record without row data: TRUNCATE, or a DDL row with its statement.
+    pub fn without_rows(
+        op: &'static str,
+        table_name: Option<String>,
+        statement: Option<String>,
+    ) -> Self {
+        AuditRecord {
+            op,
+            table_name,
+            row_key: None,
+            old_row: None,
+            new_row: None,
+            changed_columns: None,
+            statement,
+        }
+    }
+}
+
 /// The stored text forms of an audit row, in column order, as hashed (DESIGN §4).
 pub struct StoredRow<'a> {
     pub id: i64,
@@ -103,8 +122,8 @@ pub fn output_text(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
     }
 }
 
-fn setting(name: &str) -> Option<String> {
-    let name = CString::new(name).ok()?;
+/// The non-empty value of the setting `name`, if any (no copy of the name on this hot path).
+fn setting(name: &CStr) -> Option<String> {
     let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if value.is_null() {
         return None;
@@ -170,11 +189,15 @@ pub fn write(record: AuditRecord) -> i64 {
 
     let at_micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
     let txid = unsafe { pg_sys::GetTopFullTransactionId() }.value;
-    let actor = setting(&gucs::text(&gucs::ACTOR_SETTING));
+    // the name of the actor setting, read in place from the GUC
+    let actor_setting = unsafe { *gucs::ACTOR_SETTING.as_ptr() };
+    let actor = (!actor_setting.is_null())
+        .then(|| setting(unsafe { CStr::from_ptr(actor_setting) }))
+        .flatten();
     let session_user = role_name(unsafe { pg_sys::GetSessionUserId() });
     let current_user = role_name(unsafe { pg_sys::GetUserId() });
     let client = client_addr();
-    let application = setting("application_name");
+    let application = setting(c"application_name");
     let row_key = record.row_key.as_deref().map(jsonb_from_text);
     let old_row = record.old_row.as_deref().map(jsonb_from_text);
     let new_row = record.new_row.as_deref().map(jsonb_from_text);
