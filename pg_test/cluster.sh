@@ -37,12 +37,28 @@ cluster_create() {
   } | as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null
 }
 
-# cluster_harden DIR: the configuration a careful DBA ships (TLS 1.3 with a self-signed
-# certificate made here, strict logging, pgaudit, archiving, durability); call before start.
+# make_certificate DIR NAME DAYS [CA_NAME]: DIR/NAME.key and DIR/NAME.crt (RSA 2048), for
+# CN=localhost signed by DIR/CA_NAME.{crt,key}, or without CA_NAME self-signed for CN=NAME.
+make_certificate() {
+  local dir=$1 name=$2 days=$3 ca=${4:-}
+  if [ -z "$ca" ]; then
+    openssl req -x509 -newkey rsa:2048 -nodes -days "$days" -subj "/CN=$name" \
+      -keyout "$dir/$name.key" -out "$dir/$name.crt" >/dev/null 2>&1
+  else
+    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+      -keyout "$dir/$name.key" -out "$dir/$name.csr" >/dev/null 2>&1
+    openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca.crt" -CAkey "$dir/$ca.key" -CAcreateserial \
+      -days "$days" -out "$dir/$name.crt" >/dev/null 2>&1
+  fi
+}
+
+# cluster_harden DIR: the configuration a careful DBA ships (TLS 1.3 with a certificate from a
+# test CA made here, strict logging, pgaudit, archiving, durability); call before start.
 cluster_harden() {
   local dir=$1
-  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
-    -keyout "$dir/data/server.key" -out "$dir/data/server.crt" >/dev/null 2>&1
+  make_certificate "$dir" test_ca 3650
+  make_certificate "$dir" server 365 test_ca
+  mv "$dir/server.key" "$dir/server.crt" "$dir/data/"
   mkdir -p "$dir/archive"
   chown postgres: "$dir/data/server.key" "$dir/data/server.crt" "$dir/archive"
   chmod 600 "$dir/data/server.key"
@@ -59,7 +75,7 @@ log_min_error_statement = 'error'
 logging_collector = on
 log_file_mode = 0600
 shared_preload_libraries = 'ge_security,pgaudit'
-pgaudit.log = 'ddl, role'
+pgaudit.log = 'ddl, role, write'
 archive_mode = on
 archive_command = 'test ! -f $dir/archive/%f && cp %p $dir/archive/%f'
 fsync = on

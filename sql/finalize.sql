@@ -14,6 +14,10 @@ GRANT EXECUTE ON FUNCTION @extschema@.checks() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.posture() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.assert_posture(text) TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.role_audit() TO ge_security_auditor;
+REVOKE ALL ON FUNCTION @extschema@.server_certificate() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.server_key_file() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.server_certificate() TO ge_security_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.server_key_file() TO ge_security_auditor;
 
 -- Audit trail: sealing is for superusers and the worker; reading and verifying for auditors.
 REVOKE ALL ON FUNCTION @extschema@.audit_seal() FROM PUBLIC;

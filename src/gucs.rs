@@ -10,6 +10,9 @@ pub static SUPERUSER_ALLOWLIST: GucSetting<Option<CString>> =
 /// Application roles (comma-separated). Empty: every LOGIN role that is not a superuser.
 pub static APP_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// Reporting (read-only) roles that must not read PII in clear (comma-separated).
+pub static READONLY_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
 /// Column names that carry a tenant id (comma-separated).
 pub static TENANT_COLUMNS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
@@ -108,6 +111,14 @@ pub fn init() {
         c"Application roles checked for least privilege (comma-separated).",
         c"When empty, every LOGIN role that is not a superuser counts as an application role.",
         &APP_ROLES,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ge_security.readonly_roles",
+        c"Reporting roles that must not read PII columns in clear (comma-separated).",
+        c"assess() reports plain-text PII columns these roles can SELECT (pii_readable_by_readonly_role).",
+        &READONLY_ROLES,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -8,7 +8,8 @@ use pgrx::JsonB;
 use std::collections::HashSet;
 
 /// Common table expressions every finder may use. Parameters: $1 superuser allow-list,
-/// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns, $4 PII name pattern. Extension members and
+/// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns, $4 PII name pattern, $5 reporting
+/// (read-only) roles. Extension members and
 /// system schemas never appear in them. `app_reach` holds the app roles and every role they
 /// are members of (directly or not), and `app_relation` the relations they may read or write,
 /// to test ACLs without one privilege call per role and relation.
@@ -98,6 +99,7 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
     let app_roles = gucs::list(&gucs::APP_ROLES);
     let tenant_columns = gucs::list(&gucs::TENANT_COLUMNS);
     let pii_pattern = gucs::text(&gucs::PII_PATTERNS);
+    let readonly_roles = gucs::list(&gucs::READONLY_ROLES);
     let mut findings = Vec::new();
     Spi::connect(|client| {
         let database: String = client
@@ -124,23 +126,31 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
                     continue;
                 }
             }
-            let args: [DatumWithOid; 4] = [
+            let args: [DatumWithOid; 5] = [
                 allowlist.clone().into(),
                 app_roles.clone().into(),
                 tenant_columns.clone().into(),
                 pii_pattern.as_str().into(),
+                readonly_roles.clone().into(),
             ];
             let query = format!("{PRELUDE} {}", check.finder);
             let rows = client.select(&query, None, &args).unwrap_or_else(|e| {
                 pgrx::error!("ge_security: check {} could not run: {e}", check.id)
             });
+            let marks_not_assessed = rows.columns().unwrap_or(0) >= 6;
             for row in rows {
                 let text = |n: usize| row.get::<String>(n).ok().flatten();
+                let could_not_look =
+                    marks_not_assessed && row.get::<bool>(6).ok().flatten() == Some(true);
                 findings.push(Finding {
                     check,
                     object_type: text(1).unwrap_or_default(),
                     object_name: text(2).unwrap_or_default(),
-                    status: Status::Fail,
+                    status: if could_not_look {
+                        Status::NotAssessed
+                    } else {
+                        Status::Fail
+                    },
                     message: text(3).unwrap_or_default(),
                     remediation: text(4),
                     details: row

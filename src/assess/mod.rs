@@ -1,5 +1,6 @@
 //! The assess() capability: a registry of checks (one file per category), the engine that
 //! runs them as the caller, waivers, the posture score and the CI gate.
+mod certificates;
 mod data_protection;
 mod engine;
 mod functions;
@@ -11,6 +12,7 @@ mod resources;
 mod rls;
 mod role_audit;
 mod roles;
+mod server_files;
 mod settings;
 mod waivers;
 

@@ -1,6 +1,8 @@
 //! The catalogue of checks: each check is data (id, severity, controls, SQL finder) declared
 //! in its category file; this file gathers them and defines the shared vocabulary.
-use super::{data_protection, functions, grants, hba, resources, rls, roles, settings};
+use super::{
+    certificates, data_protection, functions, grants, hba, resources, rls, roles, settings,
+};
 use crate::error::{GeError, Kind};
 
 /// Severity of a finding, ordered from least to most serious.
@@ -60,8 +62,10 @@ pub struct Requirement {
 ///
 /// `finder` is a SQL query run after the shared prelude (see `engine::PRELUDE`) with
 /// parameters $1 superuser allow-list, $2 app roles, $3 tenant columns (`text[]`), $4 the PII
-/// column-name pattern (`text`), and
-/// returns `object_type, object_name, message, remediation, details` per violation.
+/// column-name pattern (`text`), $5 the reporting roles (`text[]`), and
+/// returns `object_type, object_name, message, remediation, details` per violation. A sixth
+/// boolean column, when present and true, marks the row `not_assessed` instead (the check
+/// could not look, e.g. at a file the server cannot read).
 #[derive(Debug)]
 pub struct Check {
     pub id: &'static str,
@@ -81,6 +85,7 @@ pub fn all() -> impl Iterator<Item = &'static Check> {
         .chain(grants::CHECKS)
         .chain(functions::CHECKS)
         .chain(settings::CHECKS)
+        .chain(certificates::CHECKS)
         .chain(hba::CHECKS)
         .chain(resources::CHECKS)
         .chain(rls::CHECKS)

@@ -64,6 +64,7 @@ const TLS: &[&str] = &[
 const AUTH: &[&str] = &["ISO27001:A.8.5", "SOC2:CC6.1", "CIS:5.3"];
 const LOGGING: &[&str] = &["ISO27001:A.8.15", "SOC2:CC7.2", "CIS:3.1"];
 const DURABILITY: &[&str] = &["ISO27001:A.8.13", "SOC2:A1.2", "CIS:8.2"];
+const BACKUP: &[&str] = &["ISO27001:A.8.13", "SOC2:A1.2", "SOC2:A1.3", "CIS:8.3"];
 
 pub const CHECKS: &[Check] = &[
     setting_check!("ssl_off", High, "TLS is off", TLS,
@@ -131,6 +132,39 @@ pub const CHECKS: &[Check] = &[
                    AND s.setting !~ '(^|[ ,])pgaudit([ ,]|$)'",
     },
     Check {
+        id: "pgaudit_log_incomplete",
+        severity: Severity::Medium,
+        category: "settings",
+        title: "pgaudit does not log DDL, role changes and writes",
+        controls: LOGGING,
+        description: "pgaudit is loaded but pgaudit.log (as this session sees it) leaves out one \
+                      of the ddl, role or write classes, so those statements leave no audit line.",
+        requires: visible!("shared_preload_libraries"),
+        finder: r#"
+SELECT 'setting', 'setting pgaudit.log',
+       pg_catalog.format('pgaudit.log is %L: %s not logged', s.setting,
+                         pg_catalog.array_to_string(m.missing, ', ')),
+       pg_catalog.format('ALTER SYSTEM SET pgaudit.log = %L; SELECT pg_catalog.pg_reload_conf();',
+                         pg_catalog.concat_ws(', ', NULLIF(NULLIF(pg_catalog.btrim(s.setting), ''), 'none'),
+                                              pg_catalog.array_to_string(m.missing, ', '))),
+       pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting,
+                                     'missing', pg_catalog.to_jsonb(m.missing))
+FROM pg_catalog.pg_settings s
+CROSS JOIN LATERAL (
+  -- pgaudit reads the list left to right: 'all' sets every class, '-class' clears one.
+  SELECT pg_catalog.array_agg(c.class ORDER BY c.n) AS missing
+  FROM unnest(ARRAY['ddl', 'role', 'write']) WITH ORDINALITY c(class, n)
+  WHERE NOT COALESCE((
+    SELECT t.item !~ '^-'
+    FROM pg_catalog.regexp_split_to_table(pg_catalog.lower(s.setting), ',') WITH ORDINALITY t0(raw, n)
+    CROSS JOIN LATERAL (SELECT pg_catalog.btrim(t0.raw) AS item) t
+    WHERE pg_catalog.ltrim(t.item, '-') IN (c.class, 'all')
+    ORDER BY t0.n DESC LIMIT 1), false)) m
+WHERE s.name = 'pgaudit.log' AND m.missing IS NOT NULL
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_settings p WHERE p.name = 'shared_preload_libraries'
+                AND p.setting ~ '(^|[ ,])pgaudit([ ,]|$)')"#,
+    },
+    Check {
         id: "data_checksums_off",
         severity: Severity::Medium,
         category: "settings",
@@ -155,4 +189,55 @@ pub const CHECKS: &[Check] = &[
     setting_check!("archive_mode_off", Medium, "WAL archiving is off", DURABILITY,
         "Without archiving there is no point-in-time recovery between base backups.",
         "archive_mode", "s.setting = 'off'", "on"),
+    Check {
+        id: "archive_failing",
+        severity: Severity::High,
+        category: "settings",
+        title: "WAL archiving is failing",
+        controls: BACKUP,
+        description: "The last attempt to archive a WAL segment failed (pg_stat_archiver): \
+                      point-in-time recovery stops at the last archived segment and pg_wal grows.",
+        requires: visible!("archive_mode"),
+        finder: "SELECT 'archiver', 'pg_stat_archiver', \
+                 pg_catalog.format('archiving has failed %s times, last for %s at %s; last success: %s', \
+                   a.failed_count, a.last_failed_wal, a.last_failed_time, \
+                   COALESCE(a.last_archived_time::text, 'never')), \
+                 '-- the server log has the archive_command error; once fixed, check: \
+                   SELECT * FROM pg_catalog.pg_stat_archiver;', \
+                 pg_catalog.jsonb_build_object('failed_count', a.failed_count, \
+                   'last_failed_wal', a.last_failed_wal, 'last_failed_time', a.last_failed_time, \
+                   'last_archived_wal', a.last_archived_wal, 'last_archived_time', a.last_archived_time) \
+                 FROM pg_catalog.pg_stat_archiver a, pg_catalog.pg_settings s \
+                 WHERE s.name = 'archive_mode' AND s.setting <> 'off' \
+                   AND a.last_failed_time > COALESCE(a.last_archived_time, '-infinity')",
+    },
+    Check {
+        id: "archive_stale",
+        severity: Severity::Medium,
+        category: "settings",
+        title: "WAL segments wait too long to be archived",
+        controls: BACKUP,
+        description: "A completed WAL segment has waited longer than three archive_timeout \
+                      periods (at least 15 minutes) to be archived: the newest recoverable point \
+                      is older than the recovery point objective assumes.",
+        requires: Some(Requirement {
+            probe: "pg_catalog.has_function_privilege('pg_catalog.pg_ls_archive_statusdir()', 'EXECUTE')",
+            needs: "EXECUTE on pg_ls_archive_statusdir() (pg_monitor)",
+        }),
+        finder: "SELECT 'archiver', 'pg_stat_archiver', \
+                 pg_catalog.format('%s WAL segment(s) wait to be archived, the oldest since %s', \
+                   pg_catalog.count(*), pg_catalog.min(f.modification)), \
+                 '-- check archive_command and the archive destination; then: \
+                   SELECT * FROM pg_catalog.pg_stat_archiver;', \
+                 pg_catalog.jsonb_build_object('waiting', pg_catalog.count(*), \
+                   'oldest', pg_catalog.min(f.modification), \
+                   'limit_seconds', pg_catalog.max(w.limit_seconds)) \
+                 FROM pg_catalog.pg_ls_archive_statusdir() f \
+                 CROSS JOIN (SELECT GREATEST(3 * t.setting::int, 900) AS limit_seconds \
+                             FROM pg_catalog.pg_settings t WHERE t.name = 'archive_timeout') w \
+                 WHERE f.name ~ '\\.ready$' \
+                   AND pg_catalog.current_setting('archive_mode') <> 'off' \
+                 HAVING pg_catalog.min(f.modification) \
+                   < pg_catalog.now() - pg_catalog.make_interval(secs => pg_catalog.max(w.limit_seconds))",
+    },
 ];
