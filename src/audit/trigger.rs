@@ -1,10 +1,10 @@
 //! The native audit trigger: turns a row change (or a TRUNCATE) of an audited table into an
-//! audit record with row key, old/new row as JSON, and the changed columns.
+//! audit record with row key, old/new row as jsonb, and the changed columns.
 use super::writer::{self, output_text, AuditRecord};
 use crate::error::{GeError, Kind};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::{PgRelation, PgTrigger, PgTriggerError};
+use pgrx::{PgMemoryContexts, PgRelation, PgTrigger, PgTriggerError};
 
 /// One key attribute's value as a JSON fragment (numbers and booleans bare, the rest quoted).
 fn json_value(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
@@ -17,18 +17,49 @@ fn json_value(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
     }
 }
 
-/// The row as JSON text, from PostgreSQL's own row_to_json (the value mapping of to_jsonb).
-fn row_json(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> String {
+/// `to_jsonb()` called with an expression that says its argument is a record: to_jsonb
+/// reads the argument type from the call expression, and a record's own header then names
+/// its row type. Built once per backend, in TopMemoryContext.
+struct RecordToJsonb(*mut pg_sys::FmgrInfo);
+
+thread_local! {
+    static RECORD_TO_JSONB: std::cell::OnceCell<RecordToJsonb> = const { std::cell::OnceCell::new() };
+}
+
+fn record_to_jsonb_call() -> *mut pg_sys::FmgrInfo {
+    RECORD_TO_JSONB.with(|cell| {
+        cell.get_or_init(|| unsafe {
+            PgMemoryContexts::TopMemoryContext.switch_to(|_| {
+                let flinfo: *mut pg_sys::FmgrInfo =
+                    pg_sys::palloc0(std::mem::size_of::<pg_sys::FmgrInfo>()).cast();
+                pg_sys::fmgr_info_cxt(
+                    pg_sys::Oid::from(pg_sys::F_TO_JSONB),
+                    flinfo,
+                    pg_sys::TopMemoryContext,
+                );
+                let argument = pg_sys::makeNullConst(pg_sys::RECORDOID, -1, pg_sys::InvalidOid);
+                let arguments = pg_sys::lappend(std::ptr::null_mut(), argument.cast());
+                (*flinfo).fn_expr = pg_sys::makeFuncExpr(
+                    pg_sys::Oid::from(pg_sys::F_TO_JSONB),
+                    pg_sys::JSONBOID,
+                    arguments,
+                    pg_sys::InvalidOid,
+                    pg_sys::InvalidOid,
+                    pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
+                )
+                .cast();
+                RecordToJsonb(flinfo)
+            })
+        })
+        .0
+    })
+}
+
+/// The row as jsonb, built directly by PostgreSQL's to_jsonb (no JSON text to parse).
+fn row_jsonb(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> pg_sys::Datum {
     unsafe {
         let record = pg_sys::heap_copy_tuple_as_datum(tuple, rel.rd_att);
-        let json = pgrx::direct_function_call_as_datum(pg_sys::row_to_json, &[Some(record)])
-            .expect("row_to_json of a row is never NULL");
-        let text = pg_sys::text_to_cstring(json.cast_mut_ptr());
-        let owned = std::ffi::CStr::from_ptr(text)
-            .to_string_lossy()
-            .into_owned();
-        pg_sys::pfree(text.cast());
-        owned
+        pg_sys::FunctionCall1Coll(record_to_jsonb_call(), pg_sys::InvalidOid, record)
     }
 }
 
@@ -236,8 +267,8 @@ fn audit_trigger<'a>(
         op,
         table_name,
         row_key: Some(key_json(&rel, key_source, &info.keys)),
-        old_row: old.map(|t| row_json(&rel, t)),
-        new_row: new.map(|t| row_json(&rel, t)),
+        old_row: old.map(|t| row_jsonb(&rel, t)),
+        new_row: new.map(|t| row_jsonb(&rel, t)),
         changed_columns: changed,
         statement: None,
     });

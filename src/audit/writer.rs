@@ -13,8 +13,9 @@ pub struct AuditRecord {
     pub op: &'static str,
     pub table_name: Option<String>,
     pub row_key: Option<String>,
-    pub old_row: Option<String>,
-    pub new_row: Option<String>,
+    /// jsonb datums
+    pub old_row: Option<pg_sys::Datum>,
+    pub new_row: Option<pg_sys::Datum>,
     pub changed_columns: Option<Vec<String>>,
     pub statement: Option<String>,
 }
@@ -159,6 +160,19 @@ fn client_addr() -> Option<String> {
     })
 }
 
+/// jsonb_out of a jsonb datum, called directly (the hot path needs no type lookup).
+fn jsonb_text(jsonb: pg_sys::Datum) -> String {
+    unsafe {
+        let text = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
+            .expect("jsonb_out never returns NULL");
+        let owned = CStr::from_ptr(text.cast_mut_ptr())
+            .to_string_lossy()
+            .into_owned();
+        pg_sys::pfree(text.cast_mut_ptr());
+        owned
+    }
+}
+
 fn jsonb_from_text(json: &str) -> (pg_sys::Datum, String) {
     let cstring = CString::new(json).unwrap_or_else(|_| {
         GeError::new(Kind::InvalidParameter, "audited value contains a NUL byte").raise()
@@ -170,7 +184,7 @@ fn jsonb_from_text(json: &str) -> (pg_sys::Datum, String) {
         )
         .expect("jsonb_in never returns NULL")
     };
-    (datum, output_text(pg_sys::JSONBOID, datum))
+    (datum, jsonb_text(datum))
 }
 
 /// Append one row to ge_security.audit_log and return its id.
@@ -199,8 +213,9 @@ pub fn write(record: AuditRecord) -> i64 {
     let client = client_addr();
     let application = setting(c"application_name");
     let row_key = record.row_key.as_deref().map(jsonb_from_text);
-    let old_row = record.old_row.as_deref().map(jsonb_from_text);
-    let new_row = record.new_row.as_deref().map(jsonb_from_text);
+    let with_text = |jsonb: pg_sys::Datum| (jsonb, jsonb_text(jsonb));
+    let old_row = record.old_row.map(with_text);
+    let new_row = record.new_row.map(with_text);
     let changed = record.changed_columns.map(|cols| {
         let datum = cols.into_datum().expect("a Vec<String> always converts");
         (datum, output_text(pg_sys::TEXTARRAYOID, datum))
