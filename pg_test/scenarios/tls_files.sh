@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The server's TLS files as assess() sees them while ssl is on: a CA-signed certificate and a
-# 0600 key raise nothing; certificates that are self-signed, expiring, expired, weakly keyed or
-# unparsable, and keys readable by others, each raise their finding; ssl off skips them.
+# 0600 key raise nothing; certificates that are self-signed, expiring, expired, weakly keyed,
+# unparsable or endless, and keys readable by others, each raise their finding; ssl off skips them.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir tls
@@ -56,6 +56,13 @@ message=$(cluster_psql "$dir/c" $port postgres -qtA -c "SELECT message FROM ge_s
   WHERE check_id = 'ssl_certificate_expired'")
 case "$message" in *"cannot read: Permission denied"*) ;; *) echo "unreadable certificate: $message"; exit 1 ;; esac
 echo "  unreadable certificate: not_assessed, saying why"
+rm -f "$data/server.crt"
+ln -s /dev/zero "$data/server.crt"
+message=$(cluster_psql "$dir/c" $port postgres -qtA -c "SELECT message FROM ge_security.assess()
+  WHERE check_id = 'ssl_certificate_expired'")
+case "$message" in *"larger than 1048576 bytes"*) ;; *) echo "endless certificate file: $message"; exit 1 ;; esac
+rm -f "$data/server.crt"
+echo "  certificate path naming /dev/zero: not_assessed, read stops at 1 MiB"
 
 make_certificate "$dir/c" renewed 365 test_ca
 install_certificate renewed

@@ -109,6 +109,18 @@ SELECT ge_security.audit_seal() >= 0 AS sealed;
 ROLLBACK PREPARED 'rt_2pc';
 SELECT ok, problem FROM ge_security.audit_verify();
 
+-- a role renamed in the middle of a session is recorded under its new name at once
+SET ROLE rt_app;
+UPDATE "rt ""audited""".accounts SET note = 'before rename' WHERE id = 5;
+RESET ROLE;
+ALTER ROLE rt_app RENAME TO rt_app_renamed;
+SET ROLE rt_app_renamed;
+UPDATE "rt ""audited""".accounts SET note = 'after rename' WHERE id = 5;
+RESET ROLE;
+ALTER ROLE rt_app_renamed RENAME TO rt_app;
+SELECT new_row ->> 'note' AS note, current_user_name FROM ge_security.audit_log
+ WHERE new_row ->> 'note' LIKE '%rename' ORDER BY id;
+
 DROP SCHEMA "rt ""audited""" CASCADE;
 DROP TABLE public.rt_nokey;
 DROP ROLE rt_app, rt_reader;

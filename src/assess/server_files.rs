@@ -2,6 +2,7 @@
 //! and the private key's permissions. Read by the backend, so relative paths are from PGDATA.
 use pgrx::prelude::*;
 use std::ffi::CStr;
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
@@ -91,6 +92,24 @@ fn parse_certificate(pem_bytes: &[u8]) -> Result<CertificateFacts, String> {
     })
 }
 
+/// A certificate chain is a few kilobytes; refuse to read more than this (a misconfigured
+/// path could name a device or a huge file).
+const MAX_CERTIFICATE_FILE_BYTES: u64 = 1 << 20;
+
+fn read_bounded(path: &str) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CERTIFICATE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_CERTIFICATE_FILE_BYTES {
+        return Err(format!(
+            "larger than {MAX_CERTIFICATE_FILE_BYTES} bytes: not a certificate file"
+        ));
+    }
+    Ok(bytes)
+}
+
 fn timestamptz(unix_seconds: i64) -> Option<TimestampWithTimeZone> {
     let micros = unix_seconds
         .checked_sub(POSTGRES_EPOCH_UNIX_SECONDS)?
@@ -117,9 +136,7 @@ fn server_certificate() -> TableIterator<
     ),
 > {
     let path = setting(c"ssl_cert_file");
-    let facts = std::fs::read(&path)
-        .map_err(|e| format!("cannot read: {e}"))
-        .and_then(|bytes| parse_certificate(&bytes));
+    let facts = read_bounded(&path).and_then(|bytes| parse_certificate(&bytes));
     let row = match facts {
         Ok(f) => (
             path,

@@ -135,14 +135,43 @@ fn setting(name: &CStr) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-fn role_name(oid: pg_sys::Oid) -> String {
-    let name = unsafe { pg_sys::GetUserNameFromId(oid, true) };
-    if name.is_null() {
-        return format!("oid {}", u32::from(oid));
+thread_local! {
+    /// Role names by oid, forgotten whenever pg_authid changes (a rename must show at once).
+    static ROLE_NAMES: std::cell::RefCell<std::collections::HashMap<pg_sys::Oid, std::rc::Rc<str>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+    static ROLE_NAMES_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_role_names(
+    _arg: pg_sys::Datum,
+    _cache_id: std::ffi::c_int,
+    _hash_value: u32,
+) {
+    ROLE_NAMES.with_borrow_mut(|names| names.clear());
+}
+
+fn role_name(oid: pg_sys::Oid) -> std::rc::Rc<str> {
+    if let Some(name) = ROLE_NAMES.with_borrow(|names| names.get(&oid).cloned()) {
+        return name;
     }
-    unsafe { CStr::from_ptr(name) }
-        .to_string_lossy()
-        .into_owned()
+    if !ROLE_NAMES_CALLBACK.replace(true) {
+        unsafe {
+            pg_sys::CacheRegisterSyscacheCallback(
+                pg_sys::SysCacheIdentifier::AUTHOID as std::ffi::c_int,
+                Some(forget_role_names),
+                pg_sys::Datum::from(0usize),
+            )
+        };
+    }
+    let found = unsafe { pg_sys::GetUserNameFromId(oid, true) };
+    let name: std::rc::Rc<str> = if found.is_null() {
+        format!("oid {}", u32::from(oid)).into()
+    } else {
+        unsafe { CStr::from_ptr(found) }.to_string_lossy().into()
+    };
+    ROLE_NAMES.with_borrow_mut(|names| names.insert(oid, name.clone()));
+    name
 }
 
 thread_local! {
@@ -160,20 +189,19 @@ fn client_addr() -> Option<String> {
     })
 }
 
-/// jsonb_out of a jsonb datum, called directly (the hot path needs no type lookup).
-fn jsonb_text(jsonb: pg_sys::Datum) -> String {
+/// jsonb_out of a jsonb datum as bytes (they are hashed, not shown), called directly: the hot
+/// path needs no type lookup and no UTF-8 re-validation.
+fn jsonb_text(jsonb: pg_sys::Datum) -> Vec<u8> {
     unsafe {
         let text = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
             .expect("jsonb_out never returns NULL");
-        let owned = CStr::from_ptr(text.cast_mut_ptr())
-            .to_string_lossy()
-            .into_owned();
+        let bytes = CStr::from_ptr(text.cast_mut_ptr()).to_bytes().to_vec();
         pg_sys::pfree(text.cast_mut_ptr());
-        owned
+        bytes
     }
 }
 
-fn jsonb_from_text(json: &str) -> (pg_sys::Datum, String) {
+fn jsonb_from_text(json: &str) -> (pg_sys::Datum, Vec<u8>) {
     let cstring = CString::new(json).unwrap_or_else(|_| {
         GeError::new(Kind::InvalidParameter, "audited value contains a NUL byte").raise()
     });
@@ -233,9 +261,9 @@ pub fn write(record: AuditRecord) -> i64 {
             application.as_deref().map(str::as_bytes),
             Some(record.op.as_bytes()),
             record.table_name.as_deref().map(str::as_bytes),
-            row_key.as_ref().map(|(_, t)| t.as_bytes()),
-            old_row.as_ref().map(|(_, t)| t.as_bytes()),
-            new_row.as_ref().map(|(_, t)| t.as_bytes()),
+            row_key.as_ref().map(|(_, t)| t.as_slice()),
+            old_row.as_ref().map(|(_, t)| t.as_slice()),
+            new_row.as_ref().map(|(_, t)| t.as_slice()),
             changed.as_ref().map(|(_, t)| t.as_bytes()),
             record.statement.as_deref().map(str::as_bytes),
         ],
@@ -256,8 +284,8 @@ pub fn write(record: AuditRecord) -> i64 {
         Some(pg_sys::Datum::from(at_micros)),
         Some(pg_sys::Datum::from(txid)),
         actor.into_datum(),
-        session_user.into_datum(),
-        current_user.into_datum(),
+        (*session_user).into_datum(),
+        (*current_user).into_datum(),
         inet,
         application.into_datum(),
         record.op.into_datum(),
