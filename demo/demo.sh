@@ -11,7 +11,7 @@ cluster_stop "$DEMO_DIR"
 [ "${1:-}" = stop ] && { rm -rf "$DEMO_DIR"; echo "demo cluster stopped"; exit 0; }
 
 cluster_create "$DEMO_DIR" "$DEMO_PORT" "ge_security.keyring_path = '$DEMO_DIR/keyring'" \
-  "ge_security.active_key_id = 1" "ge_security.databases = 'shop'"
+  "ge_security.active_key_id = 1" "ge_security.databases = 'shop'" "ge_security.readonly_roles = 'reporting'"
 # a demo keyring: one random key, readable by the server's OS user only
 printf '1:%s\n' "$(openssl rand -hex 32)" >"$DEMO_DIR/keyring"
 chown postgres: "$DEMO_DIR/keyring"
