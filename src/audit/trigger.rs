@@ -55,11 +55,130 @@ fn record_to_jsonb_call() -> *mut pg_sys::FmgrInfo {
     })
 }
 
-/// The row as jsonb, built directly by PostgreSQL's to_jsonb (no JSON text to parse).
-fn row_jsonb(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> pg_sys::Datum {
+/// The row as jsonb through PostgreSQL's to_jsonb (any column types).
+fn row_jsonb_generic(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> pg_sys::Datum {
     unsafe {
         let record = pg_sys::heap_copy_tuple_as_datum(tuple, rel.rd_att);
         pg_sys::FunctionCall1Coll(record_to_jsonb_call(), pg_sys::InvalidOid, record)
+    }
+}
+
+/// Column types whose to_jsonb value can be built straight from the datum: integers become
+/// numbers (to_jsonb prints and re-parses them as numeric), booleans booleans, and text,
+/// varchar and char(n) strings of their stored bytes (their output functions copy them).
+fn has_direct_jsonb(type_oid: pg_sys::Oid) -> bool {
+    [
+        pg_sys::BOOLOID,
+        pg_sys::INT2OID,
+        pg_sys::INT4OID,
+        pg_sys::INT8OID,
+        pg_sys::TEXTOID,
+        pg_sys::VARCHAROID,
+        pg_sys::BPCHAROID,
+    ]
+    .contains(&type_oid)
+}
+
+fn scalar(kind: pg_sys::jbvType::Type) -> pg_sys::JsonbValue {
+    // SAFETY: JsonbValue is plain data; an all-zero value is a valid jbvNull.
+    let mut value: pg_sys::JsonbValue = unsafe { std::mem::zeroed() };
+    value.type_ = kind;
+    value
+}
+
+/// A string JsonbValue pointing at `len` bytes that must outlive the jsonb being built.
+fn jsonb_string(data: *const std::ffi::c_char, len: usize) -> pg_sys::JsonbValue {
+    if len > pg_sys::JENTRY_OFFLENMASK as usize {
+        GeError::new(
+            Kind::InvalidParameter,
+            "string too long to represent as jsonb string",
+        )
+        .detail(format!(
+            "Due to an implementation restriction, jsonb strings cannot exceed {} bytes.",
+            pg_sys::JENTRY_OFFLENMASK
+        ))
+        .raise();
+    }
+    let mut value = scalar(pg_sys::jbvType::jbvString);
+    value.val.string = pg_sys::JsonbValue__bindgen_ty_1__bindgen_ty_1 {
+        len: len as i32,
+        val: data.cast_mut(),
+    };
+    value
+}
+
+/// The same jsonb as to_jsonb(row) for a table whose columns all pass `has_direct_jsonb`,
+/// without printing and re-parsing every value.
+fn row_jsonb_direct(rel: &PgRelation, row: &Deformed) -> pg_sys::Datum {
+    unsafe {
+        let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
+        pg_sys::pushJsonbValue(
+            &mut state,
+            pg_sys::JsonbIteratorToken::WJB_BEGIN_OBJECT,
+            std::ptr::null_mut(),
+        );
+        for (i, att) in rel.tuple_desc().iter().enumerate() {
+            if att.is_dropped() {
+                continue;
+            }
+            let name = att.name();
+            let mut key = jsonb_string(name.as_ptr().cast(), name.len());
+            pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_KEY, &mut key);
+            let datum = row.values[i];
+            let mut value = if row.nulls[i] {
+                scalar(pg_sys::jbvType::jbvNull)
+            } else {
+                match att.type_oid().value() {
+                    pg_sys::BOOLOID => {
+                        let mut value = scalar(pg_sys::jbvType::jbvBool);
+                        value.val.boolean = datum.value() != 0;
+                        value
+                    }
+                    pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID => {
+                        let number = match att.type_oid().value() {
+                            pg_sys::INT2OID => i64::from(datum.value() as i16),
+                            pg_sys::INT4OID => i64::from(datum.value() as i32),
+                            _ => datum.value() as i64,
+                        };
+                        let mut value = scalar(pg_sys::jbvType::jbvNumeric);
+                        value.val.numeric = pg_sys::int64_to_numeric(number);
+                        value
+                    }
+                    _ => {
+                        let text = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+                        jsonb_string(
+                            pgrx::varlena::vardata_any(text),
+                            pgrx::varlena::varsize_any_exhdr(text),
+                        )
+                    }
+                }
+            };
+            pg_sys::pushJsonbValue(
+                &mut state,
+                pg_sys::JsonbIteratorToken::WJB_VALUE,
+                &mut value,
+            );
+        }
+        let object = pg_sys::pushJsonbValue(
+            &mut state,
+            pg_sys::JsonbIteratorToken::WJB_END_OBJECT,
+            std::ptr::null_mut(),
+        );
+        pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(object))
+    }
+}
+
+/// The row as jsonb, exactly as to_jsonb(row) makes it, built without JSON text.
+fn row_jsonb(
+    rel: &PgRelation,
+    info: &TableInfo,
+    tuple: *mut pg_sys::HeapTupleData,
+    row: &Deformed,
+) -> pg_sys::Datum {
+    if info.direct_jsonb {
+        row_jsonb_direct(rel, row)
+    } else {
+        row_jsonb_generic(rel, tuple)
     }
 }
 
@@ -186,6 +305,8 @@ pub fn qualified_name(rel: &PgRelation) -> String {
 struct TableInfo {
     name: String,
     keys: Vec<(usize, String)>,
+    /// Every column has a type `row_jsonb_direct` handles.
+    direct_jsonb: bool,
 }
 
 thread_local! {
@@ -217,6 +338,10 @@ fn table_info(rel: &PgRelation) -> std::rc::Rc<TableInfo> {
     let info = std::rc::Rc::new(TableInfo {
         name: qualified_name(rel),
         keys: key_columns(rel),
+        direct_jsonb: rel
+            .tuple_desc()
+            .iter()
+            .all(|att| att.is_dropped() || has_direct_jsonb(att.type_oid().value())),
     });
     TABLES.with_borrow_mut(|tables| tables.insert(rel.oid(), info.clone()));
     info
@@ -267,8 +392,12 @@ fn audit_trigger<'a>(
         op,
         table_name,
         row_key: Some(key_json(&rel, key_source, &info.keys)),
-        old_row: old.map(|t| row_jsonb(&rel, t)),
-        new_row: new.map(|t| row_jsonb(&rel, t)),
+        old_row: old
+            .zip(old_values.as_ref())
+            .map(|(t, row)| row_jsonb(&rel, &info, t, row)),
+        new_row: new
+            .zip(new_values.as_ref())
+            .map(|(t, row)| row_jsonb(&rel, &info, t, row)),
         changed_columns: changed,
         statement: None,
     });
