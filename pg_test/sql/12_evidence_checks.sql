@@ -50,6 +50,15 @@ SET pgaudit.log = 'all, -write';
 SELECT message, remediation FROM ge_security.assess() WHERE check_id = 'pgaudit_log_incomplete';
 SET pgaudit.log = 'none';
 SELECT message, remediation FROM ge_security.assess() WHERE check_id = 'pgaudit_log_incomplete';
+-- look-alike functions planted ahead of pg_catalog on the caller's search_path change nothing
+CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql
+  AS $$BEGIN RAISE EXCEPTION 'hijacked unnest'; END$$;
+CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE plpgsql
+  AS $$BEGIN RAISE EXCEPTION 'hijacked now'; END$$;
+SET search_path = public, pg_catalog;
+SELECT message FROM ge_security.assess() WHERE check_id = 'pgaudit_log_incomplete';
+RESET search_path;
+DROP FUNCTION public.unnest(text[]), public.now();
 SET pgaudit.log = '-all, ROLE ,  write,ddl';
 SELECT count(*) AS reported_when_complete FROM ge_security.assess() WHERE check_id = 'pgaudit_log_incomplete';
 RESET pgaudit.log;
@@ -57,7 +66,7 @@ RESET pgaudit.log;
 -- the archiver of this cluster works, and its TLS files are sound
 SELECT count(*) AS archive_findings FROM ge_security.assess() WHERE check_id LIKE 'archive%';
 SELECT count(*) AS tls_file_findings FROM ge_security.assess() WHERE check_id ~ '^ssl_(certificate|key)';
-SELECT error IS NULL AS parsed, self_signed, key_algorithm, key_bits, signature_algorithm,
+SELECT error IS NULL AS parsed, self_signed, key_algorithm, key_bits, signature_algorithm, signature_hash,
        not_after > now() + interval '300 days' AS valid_for_long
   FROM ge_security.server_certificate();
 SELECT path, error, mode, owned_by_server, owned_by_root FROM ge_security.server_key_file();

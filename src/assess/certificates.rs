@@ -43,7 +43,7 @@ macro_rules! certificate_finder {
             "pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('path', c.path, ",
             "'error', c.error, 'subject', c.subject, 'issuer', c.issuer, 'not_after', c.not_after, ",
             "'key_algorithm', c.key_algorithm, 'key_bits', c.key_bits, ",
-            "'signature_algorithm', c.signature_algorithm)), ",
+            "'signature_algorithm', c.signature_algorithm, 'signature_hash', c.signature_hash)), ",
             "c.error IS NOT NULL ",
             "FROM ge_security.server_certificate() c ",
             "WHERE pg_catalog.current_setting('ssl') = 'on' AND (c.error IS NOT NULL OR (",
@@ -104,15 +104,15 @@ pub const CHECKS: &[Check] = &[
         title: "Server certificate has a weak key or signature",
         controls: TLS_FILES,
         description: "RSA keys below 2048 bits, EC keys below 256 bits, DSA keys and MD5 or \
-                      SHA-1 signatures can be broken or forged.",
+                      SHA-1 signatures (RSASSA-PSS included) can be broken or forged.",
         requires: may_call!("server_certificate"),
         finder: certificate_finder!(
-            "(c.key_algorithm = 'rsaEncryption' AND c.key_bits < 2048) \
-             OR (c.key_algorithm = 'id-ecPublicKey' AND c.key_bits < 256) \
-             OR c.key_algorithm ~* 'dsa' \
-             OR c.signature_algorithm ~* '(md2|md4|md5|sha1)'",
-            "'server certificate %s has a %s %s-bit key signed with %s', \
-             c.path, c.key_algorithm, c.key_bits, c.signature_algorithm"
+            "(c.key_algorithm IN ('rsa', 'rsa-pss') AND c.key_bits < 2048) \
+             OR (c.key_algorithm = 'ec' AND c.key_bits < 256) \
+             OR c.key_algorithm = 'dsa' \
+             OR c.signature_hash IN ('md2', 'md4', 'md5', 'sha1')",
+            "'server certificate %s has a %s %s-bit key and is signed with %s (%s)', \
+             c.path, c.key_algorithm, c.key_bits, c.signature_algorithm, c.signature_hash"
         ),
     },
     Check {
@@ -130,14 +130,20 @@ pub const CHECKS: &[Check] = &[
                  CASE WHEN k.error IS NULL \
                       THEN pg_catalog.format('server private key %s has mode %s', k.path, k.mode) \
                       ELSE pg_catalog.format('server private key %s: %s', k.path, k.error) END, \
-                 CASE WHEN k.error IS NULL THEN pg_catalog.format( \
-                   '-- on the server: chmod 0600 %s (owned by the server''s OS user)', \
-                   pg_catalog.regexp_replace(k.path, '[[:cntrl:]]', '?', 'g')) END, \
+                 CASE WHEN k.error IS NOT NULL THEN NULL \
+                      WHEN k.owned_by_root THEN pg_catalog.format( \
+                        '-- on the server: chmod 0640 %s (root-owned: readable only by root and \
+                        the group the server''s OS user is in, e.g. ssl-cert)', k.safe_path) \
+                      WHEN k.owned_by_server THEN pg_catalog.format( \
+                        '-- on the server: chmod 0600 %s', k.safe_path) \
+                      ELSE pg_catalog.format('-- on the server: chown the server''s OS user \
+                        (e.g. postgres) %s, then chmod 0600 it', k.safe_path) END, \
                  pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('path', k.path, \
                    'error', k.error, 'mode', k.mode, \
                    'owned_by_server', k.owned_by_server, 'owned_by_root', k.owned_by_root)), \
                  k.error IS NOT NULL \
-                 FROM ge_security.server_key_file() k \
+                 FROM (SELECT f.*, pg_catalog.regexp_replace(f.path, '[[:cntrl:]]', '?', 'g') \
+                              AS safe_path FROM ge_security.server_key_file() f) k \
                  WHERE pg_catalog.current_setting('ssl') = 'on' AND (k.error IS NOT NULL \
                    OR NOT (k.owned_by_server OR k.owned_by_root) \
                    OR (k.owned_by_root AND k.mode_bits & 31 <> 0) \

@@ -76,14 +76,14 @@ readable AS (
 described AS (
   SELECT x.*,
          (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
-          FROM unnest(x.columns) c(name) JOIN pg_catalog.pg_attribute a
+          FROM pg_catalog.unnest(x.columns) c(name) JOIN pg_catalog.pg_attribute a
             ON a.attrelid = x.relid AND a.attname = c.name) AS pii_list,
          (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
           FROM pg_catalog.pg_attribute a
           WHERE a.attrelid = x.relid AND a.attnum > 0 AND NOT a.attisdropped
             AND a.attname <> ALL (x.columns)) AS other_list
   FROM readable x)
-SELECT 'table', d.qualified,
+SELECT 'table', pg_catalog.format('%s for role %I', d.qualified, d.rolname),
        pg_catalog.format('reporting role %I can read PII column(s) %s of %s in clear',
                          d.rolname, d.pii_list, d.qualified),
        CASE WHEN pg_catalog.has_table_privilege(d.role_oid, d.relid, 'SELECT')

@@ -59,6 +59,7 @@ fn severity_arg(value: Option<&str>, name: &str) -> Severity {
 
 /// Every weakness found, with remediation SQL and control ids (DESIGN §3).
 #[pg_extern(parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn assess(
     min_severity: default!(Option<&str>, "'info'"),
     include_waived: default!(Option<bool>, "false"),
@@ -113,6 +114,7 @@ fn checks() -> TableIterator<
 
 /// One row: failing findings per severity, not assessed and waived counts, and a 0-100 score.
 #[pg_extern(parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn posture() -> TableIterator<
     'static,
     (
@@ -145,6 +147,7 @@ fn posture() -> TableIterator<
 
 /// Raise an ERROR naming every finding at or above `fail_on`, for CI gates.
 #[pg_extern(parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn assert_posture(fail_on: default!(Option<&str>, "'high'")) -> String {
     let min = severity_arg(fail_on, "fail_on");
     let findings = engine::select(engine::run(registry::all()), min, false);

@@ -47,6 +47,7 @@ ORDER BY r.rolname"#;
 
 /// Every non-system role with what an access review needs to see.
 #[pg_extern(parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn role_audit() -> TableIterator<
     'static,
     (

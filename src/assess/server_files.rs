@@ -8,7 +8,9 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::objects::{oid2sn, oid_registry};
 use x509_parser::pem::Pem;
-use x509_parser::public_key::PublicKey;
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::{PublicKey, RSAPublicKey};
+use x509_parser::signature_algorithm::SignatureAlgorithm;
 
 /// Seconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const POSTGRES_EPOCH_UNIX_SECONDS: i64 = 946_684_800;
@@ -36,6 +38,7 @@ struct CertificateFacts {
     key_algorithm: String,
     key_bits: Option<i32>,
     signature_algorithm: String,
+    signature_hash: Option<String>,
 }
 
 fn algorithm_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
@@ -44,8 +47,8 @@ fn algorithm_name(oid: &x509_parser::der_parser::oid::Oid) -> String {
         .unwrap_or_else(|_| oid.to_id_string())
 }
 
-/// Issued by itself: issuer and subject names match and, when both key identifiers are
-/// present, the authority key is the certificate's own key (a CA may share the server's name).
+/// Issued by itself: issuer and subject names match and the authority key, when named, is
+/// the certificate's own key (a CA may share the server's name).
 fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
     let (mut own_key, mut authority_key) = (None, None);
     for extension in cert.extensions() {
@@ -59,9 +62,71 @@ fn is_self_signed(cert: &X509Certificate<'_>) -> bool {
     }
     cert.subject().as_raw() == cert.issuer().as_raw()
         && match (own_key, authority_key) {
+            (_, None) => true,
             (Some(own), Some(authority)) => own == authority,
-            _ => true,
+            (None, Some(_)) => false,
         }
+}
+
+const RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+
+/// Key family of a SubjectPublicKeyInfo algorithm OID.
+fn key_family(oid: &str) -> Option<&'static str> {
+    match oid {
+        "1.2.840.113549.1.1.1" => Some("rsa"),
+        RSASSA_PSS => Some("rsa-pss"),
+        "1.2.840.10045.2.1" => Some("ec"),
+        "1.2.840.10040.4.1" => Some("dsa"),
+        "1.3.101.112" => Some("ed25519"),
+        "1.3.101.113" => Some("ed448"),
+        _ => None,
+    }
+}
+
+/// The digest a signature algorithm OID signs with (EdDSA signs the message itself).
+fn signature_digest(oid: &str) -> Option<&'static str> {
+    match oid {
+        "1.2.840.113549.1.1.2" => Some("md2"),
+        "1.2.840.113549.1.1.3" => Some("md4"),
+        "1.2.840.113549.1.1.4" => Some("md5"),
+        "1.2.840.113549.1.1.5"
+        | "1.3.14.3.2.29"
+        | "1.2.840.10040.4.3"
+        | "1.2.840.10045.4.1"
+        | "1.3.14.3.2.26" => Some("sha1"),
+        "1.2.840.113549.1.1.14" | "1.2.840.10045.4.3.1" | "2.16.840.1.101.3.4.3.1" => {
+            Some("sha224")
+        }
+        "1.2.840.113549.1.1.11"
+        | "1.2.840.10045.4.3.2"
+        | "2.16.840.1.101.3.4.3.2"
+        | "2.16.840.1.101.3.4.2.1" => Some("sha256"),
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" | "2.16.840.1.101.3.4.2.2" => {
+            Some("sha384")
+        }
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" | "2.16.840.1.101.3.4.2.3" => {
+            Some("sha512")
+        }
+        "1.3.101.112" => Some("ed25519"),
+        "1.3.101.113" => Some("ed448"),
+        _ => None,
+    }
+}
+
+/// The digest behind a certificate's signature; RSASSA-PSS names it in its parameters
+/// (SHA-1 when they are absent).
+fn certificate_signature_digest(cert: &X509Certificate<'_>) -> Option<String> {
+    let algorithm = &cert.signature_algorithm;
+    let oid = algorithm.algorithm.to_id_string();
+    if oid == RSASSA_PSS {
+        return match SignatureAlgorithm::try_from(algorithm) {
+            Ok(SignatureAlgorithm::RSASSA_PSS(params)) => {
+                signature_digest(&params.hash_algorithm_oid().to_id_string()).map(str::to_owned)
+            }
+            _ => None,
+        };
+    }
+    signature_digest(&oid).map(str::to_owned)
 }
 
 /// Parse the first CERTIFICATE block of a PEM file (the server certificate; a chain follows it).
@@ -74,10 +139,15 @@ fn parse_certificate(pem_bytes: &[u8]) -> Result<CertificateFacts, String> {
         .parse_x509()
         .map_err(|e| format!("invalid X.509 certificate: {e}"))?;
     let spki = cert.public_key();
+    let key_oid = spki.algorithm.algorithm.to_id_string();
     let key_bits = match spki.parsed() {
         Ok(key @ (PublicKey::RSA(_) | PublicKey::EC(_) | PublicKey::DSA(_))) => {
-            Some(key.key_size()).filter(|bits| *bits > 0)
+            Some(key.key_size())
         }
+        // An RSASSA-PSS key is an RSA key with usage restrictions.
+        _ if key_oid == RSASSA_PSS => RSAPublicKey::from_der(&spki.subject_public_key.data)
+            .ok()
+            .map(|(_, key)| key.key_size()),
         _ => None,
     };
     Ok(CertificateFacts {
@@ -86,17 +156,26 @@ fn parse_certificate(pem_bytes: &[u8]) -> Result<CertificateFacts, String> {
         self_signed: is_self_signed(&cert),
         not_before_unix: cert.validity().not_before.timestamp(),
         not_after_unix: cert.validity().not_after.timestamp(),
-        key_algorithm: algorithm_name(&spki.algorithm.algorithm),
-        key_bits: key_bits.and_then(|b| i32::try_from(b).ok()),
+        key_algorithm: key_family(&key_oid)
+            .map(str::to_owned)
+            .unwrap_or_else(|| algorithm_name(&spki.algorithm.algorithm)),
+        key_bits: key_bits
+            .filter(|bits| *bits > 0)
+            .and_then(|b| i32::try_from(b).ok()),
         signature_algorithm: algorithm_name(&cert.signature_algorithm.algorithm),
+        signature_hash: certificate_signature_digest(&cert),
     })
 }
 
-/// A certificate chain is a few kilobytes; refuse to read more than this (a misconfigured
-/// path could name a device or a huge file).
+/// A certificate chain is a few kilobytes; refuse to read more than this.
 const MAX_CERTIFICATE_FILE_BYTES: u64 = 1 << 20;
 
 fn read_bounded(path: &str) -> Result<Vec<u8>, String> {
+    // Only regular files: opening a FIFO or a device could block where no cancel reaches.
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !metadata.is_file() {
+        return Err("not a regular file".to_owned());
+    }
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let mut bytes = Vec::new();
     file.take(MAX_CERTIFICATE_FILE_BYTES + 1)
@@ -133,6 +212,7 @@ fn server_certificate() -> TableIterator<
         name!(key_algorithm, Option<String>),
         name!(key_bits, Option<i32>),
         name!(signature_algorithm, Option<String>),
+        name!(signature_hash, Option<String>),
     ),
 > {
     let path = setting(c"ssl_cert_file");
@@ -149,10 +229,12 @@ fn server_certificate() -> TableIterator<
             Some(f.key_algorithm),
             f.key_bits,
             Some(f.signature_algorithm),
+            f.signature_hash,
         ),
         Err(error) => (
             path,
             Some(error),
+            None,
             None,
             None,
             None,
@@ -233,9 +315,10 @@ U7Mi4y85FaeS9i/9PTaX2t0=
             facts.not_after_unix - facts.not_before_unix,
             36_500 * 86_400
         );
-        assert_eq!(facts.key_algorithm, "id-ecPublicKey");
+        assert_eq!(facts.key_algorithm, "ec");
         assert_eq!(facts.key_bits, Some(256));
         assert_eq!(facts.signature_algorithm, "ecdsa-with-SHA256");
+        assert_eq!(facts.signature_hash.as_deref(), Some("sha256"));
     }
 
     #[pg_test]

@@ -153,7 +153,7 @@ FROM pg_catalog.pg_settings s
 CROSS JOIN LATERAL (
   -- pgaudit reads the list left to right: 'all' sets every class, '-class' clears one.
   SELECT pg_catalog.array_agg(c.class ORDER BY c.n) AS missing
-  FROM unnest(ARRAY['ddl', 'role', 'write']) WITH ORDINALITY c(class, n)
+  FROM pg_catalog.unnest(ARRAY['ddl', 'role', 'write']) WITH ORDINALITY c(class, n)
   WHERE NOT COALESCE((
     SELECT t.item !~ '^-'
     FROM pg_catalog.regexp_split_to_table(pg_catalog.lower(s.setting), ',') WITH ORDINALITY t0(raw, n)
@@ -233,7 +233,7 @@ WHERE s.name = 'pgaudit.log' AND m.missing IS NOT NULL
                    'oldest', pg_catalog.min(f.modification), \
                    'limit_seconds', pg_catalog.max(w.limit_seconds)) \
                  FROM pg_catalog.pg_ls_archive_statusdir() f \
-                 CROSS JOIN (SELECT GREATEST(3 * t.setting::int, 900) AS limit_seconds \
+                 CROSS JOIN (SELECT GREATEST(3 * t.setting::bigint, 900) AS limit_seconds \
                              FROM pg_catalog.pg_settings t WHERE t.name = 'archive_timeout') w \
                  WHERE f.name ~ '\\.ready$' \
                    AND pg_catalog.current_setting('archive_mode') <> 'off' \
