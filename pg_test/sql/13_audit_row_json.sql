@@ -15,6 +15,14 @@ INSERT INTO rt_direct VALUES
 UPDATE rt_direct SET body = body || '!', flag = NOT flag WHERE id IN (1, 5);
 DELETE FROM rt_direct WHERE id = 10000;
 
+-- a text key, and column names that need escaping or sort by byte length (é is two bytes)
+CREATE TABLE rt_textkey ("code ""k"" \ key" text PRIMARY KEY, "é" int, "a" text, "tab	name" bool);
+SELECT ge_security.enable_audit('rt_textkey') IS NOT NULL AS audited;
+INSERT INTO rt_textkey VALUES
+  (E'ctl \x01 \x1f del \x7f ls \u2028 \\u0041 "', -1, E'\b\f\r', true),
+  ('', NULL, '', NULL);
+UPDATE rt_textkey SET "é" = 7 WHERE "code ""k"" \ key" = '';
+
 CREATE TABLE rt_generic (
   id int PRIMARY KEY, at timestamptz, amount numeric, ratio float8, tags text[], doc jsonb,
   d date, addr inet
@@ -34,6 +42,14 @@ SELECT l.table_name, l.op, count(*) AS images,
  WHERE l.table_name = 'public.rt_direct' AND l.op <> 'DDL'
  GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT l.table_name, l.op, count(*) AS images,
+       bool_and(coalesce(l.new_row, l.old_row)::text = to_jsonb(t)::text) AS same_as_to_jsonb
+  FROM ge_security.audit_log l
+  JOIN LATERAL (SELECT * FROM jsonb_populate_record(NULL::rt_textkey, coalesce(l.new_row, l.old_row))) t ON true
+ WHERE l.table_name = 'public.rt_textkey' AND l.op <> 'DDL'
+ GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT row_key, new_row FROM ge_security.audit_log WHERE table_name = 'public.rt_textkey' AND op <> 'DDL'
+ ORDER BY id;
+SELECT l.table_name, l.op, count(*) AS images,
        bool_and(l.new_row::text = to_jsonb(t)::text) AS same_as_to_jsonb
   FROM ge_security.audit_log l
   JOIN LATERAL (SELECT * FROM jsonb_populate_record(NULL::rt_generic, l.new_row)) t ON true
@@ -51,4 +67,4 @@ SELECT new_row ->> 'Odd "Name"' AS odd, new_row -> 'small' AS small, new_row -> 
 SELECT ge_security.audit_seal() > 0 AS sealed;
 SELECT ok, problem FROM ge_security.audit_verify();
 
-DROP TABLE rt_direct, rt_generic;
+DROP TABLE rt_direct, rt_generic, rt_textkey;

@@ -4,6 +4,7 @@ pub mod guard;
 pub mod horizon;
 mod lockdown;
 mod merkle;
+mod row_json;
 mod seal;
 mod trigger;
 mod verify;

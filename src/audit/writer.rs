@@ -8,14 +8,19 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
 
+/// A jsonb value to store and its text output (jsonb_out), which is what the row hash covers.
+pub struct StoredJsonb {
+    pub datum: pg_sys::Datum,
+    pub text: Vec<u8>,
+}
+
 /// What a caller knows about a change; the writer adds who, when and the id.
 pub struct AuditRecord {
     pub op: &'static str,
     pub table_name: Option<String>,
-    pub row_key: Option<String>,
-    /// jsonb datums
-    pub old_row: Option<pg_sys::Datum>,
-    pub new_row: Option<pg_sys::Datum>,
+    pub row_key: Option<StoredJsonb>,
+    pub old_row: Option<StoredJsonb>,
+    pub new_row: Option<StoredJsonb>,
     pub changed_columns: Option<Vec<String>>,
     pub statement: Option<String>,
 }
@@ -189,19 +194,22 @@ fn client_addr() -> Option<String> {
     })
 }
 
-/// jsonb_out of a jsonb datum as bytes (they are hashed, not shown), called directly: the hot
-/// path needs no type lookup and no UTF-8 re-validation.
-fn jsonb_text(jsonb: pg_sys::Datum) -> Vec<u8> {
+/// A jsonb datum with its jsonb_out text, called directly (no type lookup on the hot path).
+pub fn jsonb_with_text(jsonb: pg_sys::Datum) -> StoredJsonb {
     unsafe {
         let text = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
             .expect("jsonb_out never returns NULL");
         let bytes = CStr::from_ptr(text.cast_mut_ptr()).to_bytes().to_vec();
         pg_sys::pfree(text.cast_mut_ptr());
-        bytes
+        StoredJsonb {
+            datum: jsonb,
+            text: bytes,
+        }
     }
 }
 
-fn jsonb_from_text(json: &str) -> (pg_sys::Datum, Vec<u8>) {
+/// Parse JSON text into jsonb (jsonb_in), with the text jsonb_out gives back.
+pub fn jsonb_from_text(json: &str) -> StoredJsonb {
     let cstring = CString::new(json).unwrap_or_else(|_| {
         GeError::new(Kind::InvalidParameter, "audited value contains a NUL byte").raise()
     });
@@ -212,7 +220,7 @@ fn jsonb_from_text(json: &str) -> (pg_sys::Datum, Vec<u8>) {
         )
         .expect("jsonb_in never returns NULL")
     };
-    (datum, jsonb_text(datum))
+    jsonb_with_text(datum)
 }
 
 /// Append one row to ge_security.audit_log and return its id.
@@ -240,10 +248,7 @@ pub fn write(record: AuditRecord) -> i64 {
     let current_user = role_name(unsafe { pg_sys::GetUserId() });
     let client = client_addr();
     let application = setting(c"application_name");
-    let row_key = record.row_key.as_deref().map(jsonb_from_text);
-    let with_text = |jsonb: pg_sys::Datum| (jsonb, jsonb_text(jsonb));
-    let old_row = record.old_row.map(with_text);
-    let new_row = record.new_row.map(with_text);
+    let (row_key, old_row, new_row) = (record.row_key, record.old_row, record.new_row);
     let changed = record.changed_columns.map(|cols| {
         let datum = cols.into_datum().expect("a Vec<String> always converts");
         (datum, output_text(pg_sys::TEXTARRAYOID, datum))
@@ -261,9 +266,9 @@ pub fn write(record: AuditRecord) -> i64 {
             application.as_deref().map(str::as_bytes),
             Some(record.op.as_bytes()),
             record.table_name.as_deref().map(str::as_bytes),
-            row_key.as_ref().map(|(_, t)| t.as_slice()),
-            old_row.as_ref().map(|(_, t)| t.as_slice()),
-            new_row.as_ref().map(|(_, t)| t.as_slice()),
+            row_key.as_ref().map(|j| j.text.as_slice()),
+            old_row.as_ref().map(|j| j.text.as_slice()),
+            new_row.as_ref().map(|j| j.text.as_slice()),
             changed.as_ref().map(|(_, t)| t.as_bytes()),
             record.statement.as_deref().map(str::as_bytes),
         ],
@@ -290,9 +295,9 @@ pub fn write(record: AuditRecord) -> i64 {
         application.into_datum(),
         record.op.into_datum(),
         record.table_name.into_datum(),
-        row_key.map(|(d, _)| d),
-        old_row.map(|(d, _)| d),
-        new_row.map(|(d, _)| d),
+        row_key.map(|j| j.datum),
+        old_row.map(|j| j.datum),
+        new_row.map(|j| j.datum),
         changed.map(|(d, _)| d),
         record.statement.into_datum(),
         hash.to_vec().into_datum(),
