@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Connection, logging and durability checks against two real configurations: a weak one
 # (trust, md5, password, ident, 0.0.0.0/0, ssl off, lax logging, fsync off...) raises each
-# finding; a hardened one (self-signed TLS 1.3 certificate made here, scram, hostssl only,
+# finding; a hardened one (TLS 1.3 with a certificate from a test CA made here, scram, hostssl only,
 # reject last, strict logging, pgaudit, archiving) raises none of them.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
