@@ -21,7 +21,7 @@ SELECT ge_security.enable_audit('rt_textkey') IS NOT NULL AS audited;
 INSERT INTO rt_textkey VALUES
   (E'ctl \x01 \x1f del \x7f ls \u2028 \\u0041 "', -1, E'\b\f\r', true),
   ('', NULL, '', NULL);
-UPDATE rt_textkey SET "é" = 7 WHERE "code ""k"" \ key" = '';
+UPDATE rt_textkey SET "é" = 7, "tab	name" = false WHERE "code ""k"" \ key" = '';
 
 CREATE TABLE rt_generic (
   id int PRIMARY KEY, at timestamptz, amount numeric, ratio float8, tags text[], doc jsonb,
@@ -47,7 +47,7 @@ SELECT l.table_name, l.op, count(*) AS images,
   JOIN LATERAL (SELECT * FROM jsonb_populate_record(NULL::rt_textkey, coalesce(l.new_row, l.old_row))) t ON true
  WHERE l.table_name = 'public.rt_textkey' AND l.op <> 'DDL'
  GROUP BY 1, 2 ORDER BY 1, 2;
-SELECT row_key, new_row FROM ge_security.audit_log WHERE table_name = 'public.rt_textkey' AND op <> 'DDL'
+SELECT row_key, new_row, changed_columns FROM ge_security.audit_log WHERE table_name = 'public.rt_textkey' AND op <> 'DDL'
  ORDER BY id;
 SELECT l.table_name, l.op, count(*) AS images,
        bool_and(l.new_row::text = to_jsonb(t)::text) AS same_as_to_jsonb

@@ -208,6 +208,42 @@ pub fn jsonb_with_text(jsonb: pg_sys::Datum) -> StoredJsonb {
     }
 }
 
+/// What array_out prints for a one-dimensional text[] without NULLs: elements that are empty,
+/// spell NULL, or hold a quote, backslash, brace, comma or white space are double-quoted with
+/// quotes and backslashes escaped.
+pub fn text_array_text(elements: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + elements.iter().map(|e| e.len() + 3).sum::<usize>());
+    out.push(b'{');
+    for (n, element) in elements.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let bytes = element.as_bytes();
+        let needs_quotes = bytes.is_empty()
+            || element.eq_ignore_ascii_case("NULL")
+            || bytes.iter().any(|b| {
+                matches!(
+                    b,
+                    b'"' | b'\\' | b'{' | b'}' | b',' | b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c
+                )
+            });
+        if !needs_quotes {
+            out.extend_from_slice(bytes);
+            continue;
+        }
+        out.push(b'"');
+        for &b in bytes {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    }
+    out.push(b'}');
+    out
+}
+
 /// Parse JSON text into jsonb (jsonb_in), with the text jsonb_out gives back.
 pub fn jsonb_from_text(json: &str) -> StoredJsonb {
     let cstring = CString::new(json).unwrap_or_else(|_| {
@@ -250,8 +286,9 @@ pub fn write(record: AuditRecord) -> i64 {
     let application = setting(c"application_name");
     let (row_key, old_row, new_row) = (record.row_key, record.old_row, record.new_row);
     let changed = record.changed_columns.map(|cols| {
+        let text = text_array_text(&cols);
         let datum = cols.into_datum().expect("a Vec<String> always converts");
-        (datum, output_text(pg_sys::TEXTARRAYOID, datum))
+        (datum, text)
     });
 
     let hash = row_hash(&StoredRow {
@@ -269,7 +306,7 @@ pub fn write(record: AuditRecord) -> i64 {
             row_key.as_ref().map(|j| j.text.as_slice()),
             old_row.as_ref().map(|j| j.text.as_slice()),
             new_row.as_ref().map(|j| j.text.as_slice()),
-            changed.as_ref().map(|(_, t)| t.as_bytes()),
+            changed.as_ref().map(|(_, t)| t.as_slice()),
             record.statement.as_deref().map(str::as_bytes),
         ],
     });
@@ -320,4 +357,40 @@ pub fn write(record: AuditRecord) -> i64 {
         pg_sys::table_close(rel, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
     }
     id
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use super::text_array_text;
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn column_lists_print_exactly_as_array_out_does() {
+        let samples: [&[&str]; 5] = [
+            &[],
+            &["balance"],
+            &["a", "NULL", "null", "", "two words", "tab\there"],
+            &[
+                "q\"uote",
+                "back\\slash",
+                "{brace}",
+                "com,ma",
+                "é",
+                "v\u{b}t\u{c}f",
+            ],
+            &["Odd \"Name\"", "line\nbreak", "cr\r"],
+        ];
+        for sample in samples {
+            let owned: Vec<String> = sample.iter().map(|s| (*s).to_owned()).collect();
+            let ours = String::from_utf8(text_array_text(&owned)).expect("UTF-8");
+            let theirs = Spi::get_one_with_args::<String>(
+                "SELECT $1::text[]::text",
+                &[owned.clone().into()],
+            )
+            .expect("query runs")
+            .expect("not NULL");
+            assert_eq!(ours, theirs, "{sample:?}");
+        }
+    }
 }
