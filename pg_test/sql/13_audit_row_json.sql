@@ -14,6 +14,9 @@ INSERT INTO rt_direct VALUES
   (5, 1, 1, false, repeat('long and compressible ', 20000), 'x', 'y', 'z');
 UPDATE rt_direct SET body = body || '!', flag = NOT flag WHERE id IN (1, 5);
 DELETE FROM rt_direct WHERE id = 10000;
+-- an incompressible value stored out of line (TOAST) is read back whole
+INSERT INTO rt_direct (id, body)
+  SELECT 6, string_agg(md5(g::text) || md5((g * 7)::text), '') FROM generate_series(1, 3000) g;
 
 -- a text key, and column names that need escaping or sort by byte length (é is two bytes)
 CREATE TABLE rt_textkey ("code ""k"" \ key" text PRIMARY KEY, "é" int, "a" text, "tab	name" bool);
@@ -64,6 +67,15 @@ SELECT count(*) AS live_rows_matching FROM rt_direct d
 SELECT new_row ->> 'Odd "Name"' AS odd, new_row -> 'small' AS small, new_row -> 'flag' AS flag,
        length(new_row ->> 'body') AS body_len
   FROM ge_security.audit_log WHERE table_name = 'public.rt_direct' AND op = 'UPDATE' ORDER BY id;
+-- a column of another type added later: the table leaves the direct path at once
+ALTER TABLE rt_direct ADD COLUMN touched timestamptz DEFAULT '2026-01-02 03:04:05+00';
+UPDATE rt_direct SET small = 2 WHERE id = 6;
+SELECT l.new_row::text = to_jsonb(d)::text AS same_as_to_jsonb, l.new_row ->> 'touched' AS touched
+  FROM rt_direct d
+  JOIN LATERAL (SELECT new_row FROM ge_security.audit_log
+                 WHERE table_name = 'public.rt_direct' AND op = 'UPDATE'
+                 ORDER BY id DESC LIMIT 1) l ON true
+ WHERE d.id = 6;
 SELECT ge_security.audit_seal() > 0 AS sealed;
 SELECT ok, problem FROM ge_security.audit_verify();
 
