@@ -121,6 +121,23 @@ ALTER ROLE rt_app_renamed RENAME TO rt_app;
 SELECT new_row ->> 'note' AS note, current_user_name FROM ge_security.audit_log
  WHERE new_row ->> 'note' LIKE '%rename' ORDER BY id;
 
+-- indexes a DBA adds to the trail for queries are maintained, expression and partial ones too
+CREATE INDEX rt_audit_actor ON ge_security.audit_log ((lower(actor)));
+CREATE INDEX rt_audit_deletes ON ge_security.audit_log (id) WHERE op = 'DELETE';
+SET ROLE rt_app;
+SET app.current_actor = 'User:IDX';
+UPDATE "rt ""audited""".accounts SET note = 'indexed' WHERE id = 5;
+DELETE FROM "rt ""audited""".accounts WHERE id = 5;
+RESET app.current_actor;
+RESET ROLE;
+SET enable_seqscan = off;
+SELECT op, actor FROM ge_security.audit_log WHERE lower(actor) = 'user:idx' ORDER BY id;
+SELECT count(*) AS deletes_found_through_partial_index FROM ge_security.audit_log
+ WHERE op = 'DELETE' AND id > 0;
+RESET enable_seqscan;
+SELECT count(*) AS deletes_by_scan FROM ge_security.audit_log WHERE op = 'DELETE';
+DROP INDEX ge_security.rt_audit_actor, ge_security.rt_audit_deletes;
+
 DROP SCHEMA "rt ""audited""" CASCADE;
 DROP TABLE public.rt_nokey;
 DROP ROLE rt_app, rt_reader;

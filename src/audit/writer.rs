@@ -259,6 +259,45 @@ pub fn jsonb_from_text(json: &str) -> StoredJsonb {
     jsonb_with_text(datum)
 }
 
+/// Heap insert plus maintenance of every index on the trail, without the executor's plan,
+/// permission checks or triggers (the guard triggers that refuse SQL writes to audit_log do not
+/// fire for the trail's own writer). Indexes a DBA adds for queries work too, expression and
+/// partial ones included; a deferrable unique index, which would need a recheck at commit, is
+/// refused rather than left unchecked.
+unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
+    pg_sys::simple_heap_insert(rel, tuple);
+    let estate = pg_sys::CreateExecutorState();
+    let result: *mut pg_sys::ResultRelInfo =
+        pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast();
+    pg_sys::InitResultRelInfo(result, rel, 1, std::ptr::null_mut(), 0);
+    pg_sys::ExecOpenIndices(result, false);
+    if (*result).ri_NumIndices > 0 {
+        let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
+        // Stored after the heap insert, so the slot carries the new tuple's TID.
+        pg_sys::ExecStoreHeapTuple(tuple, slot, false);
+        let needs_recheck = pg_sys::ExecInsertIndexTuples(
+            result,
+            slot,
+            estate,
+            false,
+            false,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        if !needs_recheck.is_null() {
+            GeError::new(
+                Kind::FeatureNotSupported,
+                "ge_security.audit_log has a deferrable unique or exclusion constraint",
+            )
+            .hint("Drop it: the trail's own primary key already keeps ids unique.")
+            .raise();
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+    }
+    pg_sys::ExecCloseIndices(result);
+    pg_sys::FreeExecutorState(estate);
+}
+
 /// Append one row to ge_security.audit_log and return its id.
 pub fn write(record: AuditRecord) -> i64 {
     if !horizon::is_preloaded() {
@@ -350,9 +389,7 @@ pub fn write(record: AuditRecord) -> i64 {
     unsafe {
         let rel = pg_sys::table_open(log_oid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         let tuple = pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
-        // Heap insert plus index maintenance, without the executor: the guard triggers that
-        // refuse SQL writes to audit_log do not fire for the trail's own writer.
-        pg_sys::CatalogTupleInsert(rel, tuple);
+        insert_with_indexes(rel, tuple);
         pg_sys::heap_freetuple(tuple);
         pg_sys::table_close(rel, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
     }
