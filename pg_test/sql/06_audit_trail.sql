@@ -121,6 +121,16 @@ ALTER ROLE rt_app_renamed RENAME TO rt_app;
 SELECT new_row ->> 'note' AS note, current_user_name FROM ge_security.audit_log
  WHERE new_row ->> 'note' LIKE '%rename' ORDER BY id;
 
+-- the writer checks the trail's shape: with a column added, audited writes are refused
+-- with a clear error; once it is dropped again they resume (the dropped column stays in tuples)
+ALTER TABLE ge_security.audit_log ADD COLUMN rt_extra int;
+SELECT * FROM pg_temp.refused($$UPDATE "rt ""audited""".accounts SET note = 'misaligned' WHERE id = 5$$);
+ALTER TABLE ge_security.audit_log DROP COLUMN rt_extra;
+UPDATE "rt ""audited""".accounts SET note = 'after shape change' WHERE id = 5;
+SELECT new_row ->> 'note' AS note, op FROM ge_security.audit_log
+ WHERE new_row ->> 'note' IN ('misaligned', 'after shape change') ORDER BY id;
+SELECT ok, problem FROM ge_security.audit_verify();
+
 -- indexes a DBA adds to the trail for queries are maintained, expression and partial ones too
 CREATE INDEX rt_audit_actor ON ge_security.audit_log ((lower(actor)));
 CREATE INDEX rt_audit_deletes ON ge_security.audit_log (id) WHERE op = 'DELETE';

@@ -76,25 +76,35 @@ fn relation_oid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
     oid
 }
 
+/// Where the writer puts its rows: audit_log, its id sequence, and which attribute of the
+/// table each of the 16 values goes to (columns dropped from the table stay in its tuples).
+#[derive(Clone, Copy)]
+struct Trail {
+    log: pg_sys::Oid,
+    sequence: pg_sys::Oid,
+    positions: [usize; 16],
+    natts: usize,
+}
+
 thread_local! {
-    /// (audit_log, audit_log_id_seq) of this database, forgotten on any relcache invalidation
-    /// of either (or a full reset), e.g. when the extension is dropped and created again.
-    static TRAIL: std::cell::Cell<Option<(pg_sys::Oid, pg_sys::Oid)>> = const { std::cell::Cell::new(None) };
+    /// The trail of this database, forgotten on any relcache invalidation of audit_log or its
+    /// sequence (or a full reset), e.g. after ALTER TABLE or when the extension is recreated.
+    static TRAIL: std::cell::Cell<Option<Trail>> = const { std::cell::Cell::new(None) };
     static TRAIL_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_trail(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    if let Some((log, seq)) = TRAIL.get() {
-        if relid == pg_sys::InvalidOid || relid == log || relid == seq {
+    if let Some(trail) = TRAIL.get() {
+        if relid == pg_sys::InvalidOid || relid == trail.log || relid == trail.sequence {
             TRAIL.set(None);
         }
     }
 }
 
-fn trail_relations() -> (pg_sys::Oid, pg_sys::Oid) {
-    if let Some(oids) = TRAIL.get() {
-        return oids;
+fn trail() -> Trail {
+    if let Some(trail) = TRAIL.get() {
+        return trail;
     }
     if !TRAIL_CALLBACK.replace(true) {
         unsafe {
@@ -107,12 +117,75 @@ fn trail_relations() -> (pg_sys::Oid, pg_sys::Oid) {
             .hint("CREATE EXTENSION ge_security in this database.")
             .raise();
     }
-    let oids = (
-        relation_oid(namespace, c"audit_log"),
-        relation_oid(namespace, c"audit_log_id_seq"),
-    );
-    TRAIL.set(Some(oids));
-    oids
+    let log = relation_oid(namespace, c"audit_log");
+    let (positions, natts) = trail_shape(log);
+    let trail = Trail {
+        log,
+        sequence: relation_oid(namespace, c"audit_log_id_seq"),
+        positions,
+        natts,
+    };
+    TRAIL.set(Some(trail));
+    trail
+}
+
+/// The columns of audit_log in the order the writer forms its tuples (DESIGN §4).
+const TRAIL_COLUMNS: [(&str, pg_sys::Oid); 16] = [
+    ("id", pg_sys::INT8OID),
+    ("at", pg_sys::TIMESTAMPTZOID),
+    ("txid", pg_sys::XID8OID),
+    ("actor", pg_sys::TEXTOID),
+    ("session_user_name", pg_sys::TEXTOID),
+    ("current_user_name", pg_sys::TEXTOID),
+    ("client_addr", pg_sys::INETOID),
+    ("application_name", pg_sys::TEXTOID),
+    ("op", pg_sys::TEXTOID),
+    ("table_name", pg_sys::TEXTOID),
+    ("row_key", pg_sys::JSONBOID),
+    ("old_row", pg_sys::JSONBOID),
+    ("new_row", pg_sys::JSONBOID),
+    ("changed_columns", pg_sys::TEXTARRAYOID),
+    ("statement", pg_sys::TEXTOID),
+    ("row_hash", pg_sys::BYTEAOID),
+];
+
+/// Where each of the writer's values goes in audit_log's tuples. A trail whose live columns
+/// are not exactly the expected ones (added, dropped or retyped) is refused: audited writes
+/// fail rather than land misaligned.
+fn trail_shape(log_oid: pg_sys::Oid) -> ([usize; 16], usize) {
+    let log = unsafe { pgrx::PgRelation::with_lock(log_oid, pg_sys::AccessShareLock as _) };
+    let desc = log.tuple_desc();
+    let live: Vec<(usize, String, pg_sys::Oid)> = desc
+        .iter()
+        .enumerate()
+        .filter(|(_, att)| !att.is_dropped())
+        .map(|(i, att)| (i, att.name().to_owned(), att.type_oid().value()))
+        .collect();
+    let matches = live.len() == TRAIL_COLUMNS.len()
+        && live
+            .iter()
+            .zip(TRAIL_COLUMNS)
+            .all(|((_, name, ty), (want, want_ty))| name == want && *ty == want_ty);
+    if !matches {
+        GeError::new(
+            Kind::PrerequisiteState,
+            "ge_security.audit_log does not have the columns the audit writer expects",
+        )
+        .detail(format!(
+            "Its columns are: {}.",
+            live.iter()
+                .map(|(_, name, _)| name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .hint("Audited changes are refused until the table is restored to the extension's definition.")
+        .raise();
+    }
+    let mut positions = [0usize; 16];
+    for (slot, (i, _, _)) in positions.iter_mut().zip(&live) {
+        *slot = *i;
+    }
+    (positions, desc.len())
 }
 
 /// The text output of a datum of type `typoid`.
@@ -309,8 +382,8 @@ pub fn write(record: AuditRecord) -> i64 {
         .hint("Add ge_security to shared_preload_libraries in postgresql.conf and restart.")
         .raise();
     }
-    let (log_oid, sequence) = trail_relations();
-    let id = horizon::allocate_id(sequence);
+    let trail = trail();
+    let id = horizon::allocate_id(trail.sequence);
 
     let at_micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
     let txid = unsafe { pg_sys::GetTopFullTransactionId() }.value;
@@ -378,16 +451,18 @@ pub fn write(record: AuditRecord) -> i64 {
         record.statement.into_datum(),
         hash.to_vec().into_datum(),
     ];
-    let mut values = [pg_sys::Datum::from(0usize); 16];
-    let mut nulls = [false; 16];
-    for (i, datum) in datums.into_iter().enumerate() {
-        match datum {
-            Some(d) => values[i] = d,
-            None => nulls[i] = true,
-        }
-    }
     unsafe {
-        let rel = pg_sys::table_open(log_oid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let rel = pg_sys::table_open(trail.log, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        // Taking the lock may have delivered an ALTER TABLE: then the shape is read again.
+        let trail = self::trail();
+        let mut values = vec![pg_sys::Datum::from(0usize); trail.natts];
+        let mut nulls = vec![true; trail.natts];
+        for (datum, position) in datums.into_iter().zip(trail.positions) {
+            if let Some(d) = datum {
+                values[position] = d;
+                nulls[position] = false;
+            }
+        }
         let tuple = pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
         insert_with_indexes(rel, tuple);
         pg_sys::heap_freetuple(tuple);
