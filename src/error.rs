@@ -28,6 +28,8 @@ pub enum Kind {
     ConfigFile,
     /// 22P03: a value is not a valid ciphertext, or does not authenticate.
     InvalidBinaryRepresentation,
+    /// 54000: a value is larger than PostgreSQL can represent or print.
+    ProgramLimit,
 }
 
 impl Kind {
@@ -46,6 +48,7 @@ impl Kind {
             Kind::InvalidBinaryRepresentation => {
                 PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION
             }
+            Kind::ProgramLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
         }
     }
 }

@@ -26,12 +26,51 @@ fn record_ddl(table_name: &str, statement: String) {
     ));
 }
 
+/// The trail records table and column names as text the extension handles as UTF-8; in a
+/// database of another encoding, names outside ASCII are refused up front (values are not
+/// concerned: they are recorded byte for byte).
+fn refuse_non_utf8_names(rel: &PgRelation) {
+    let bytes_of = |name: &pg_sys::NameData| {
+        unsafe { std::ffi::CStr::from_ptr(name.data.as_ptr()) }
+            .to_bytes()
+            .to_vec()
+    };
+    let namespace = unsafe { pg_sys::get_namespace_name((*rel.rd_rel).relnamespace) };
+    let mut names = vec![bytes_of(unsafe { &(*rel.rd_rel).relname })];
+    if !namespace.is_null() {
+        names.push(
+            unsafe { std::ffi::CStr::from_ptr(namespace) }
+                .to_bytes()
+                .to_vec(),
+        );
+    }
+    names.extend(
+        rel.tuple_desc()
+            .iter()
+            .filter(|att| !att.is_dropped())
+            .map(|att| bytes_of(&att.attname)),
+    );
+    if let Some(bad) = names.iter().find(|n| std::str::from_utf8(n).is_err()) {
+        GeError::new(
+            Kind::FeatureNotSupported,
+            "ge_security audits tables whose schema, table and column names are valid UTF-8",
+        )
+        .detail(format!(
+            "\"{}\" is not valid UTF-8 (the database encoding is not UTF8).",
+            String::from_utf8_lossy(bad)
+        ))
+        .hint("Rename it with ASCII characters, or use a UTF8 database.")
+        .raise();
+    }
+}
+
 /// The table's quoted name and key columns; the relation is closed again (lock kept) so that
 /// DDL on it can follow in this statement.
-fn audited_table(tbl: Option<pg_sys::Oid>) -> (String, Vec<(usize, String)>) {
+fn audited_table(tbl: Option<pg_sys::Oid>) -> (String, Vec<usize>) {
     let oid = tbl.unwrap_or_else(|| GeError::new(Kind::NullValue, "tbl must not be NULL").raise());
     let rel =
         unsafe { PgRelation::with_lock(oid, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE) };
+    refuse_non_utf8_names(&rel);
     let name = trigger::qualified_name(&rel);
     let kind = unsafe { (*rel.rd_rel).relkind } as u8;
     if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {

@@ -1,9 +1,10 @@
 //! The jsonb images of audited rows (to_jsonb of the row, and of its key columns) together with
 //! the exact text jsonb_out gives for them, which is what the row hash covers (DESIGN §4).
-use super::writer::{jsonb_from_text, jsonb_with_text, output_text, StoredJsonb};
+use super::writer::{jsonb_from_text, jsonb_with_text, output_bytes, StoredJsonb};
 use crate::error::{GeError, Kind};
 use pgrx::pg_sys;
 use pgrx::{PgMemoryContexts, PgRelation};
+use std::ffi::CStr;
 
 /// Raw datums and null flags of a tuple, one per attribute of the relation.
 pub struct Deformed {
@@ -101,7 +102,7 @@ fn scalar(kind: pg_sys::jbvType::Type) -> pg_sys::JsonbValue {
 fn jsonb_string(data: *const std::ffi::c_char, len: usize) -> pg_sys::JsonbValue {
     if len > pg_sys::JENTRY_OFFLENMASK as usize {
         GeError::new(
-            Kind::InvalidParameter,
+            Kind::ProgramLimit,
             "string too long to represent as jsonb string",
         )
         .detail(format!(
@@ -148,6 +149,9 @@ fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
+/// The longest text a PostgreSQL output function can return (MaxAllocSize less the header).
+const MAX_PRINTABLE_BYTES: usize = 0x3fff_ffff - 5;
+
 /// An object of the given columns built directly (every column passes `has_direct_jsonb`):
 /// the jsonb value to_jsonb would make, and the text jsonb_out would print for it, members in
 /// jsonb's key order (shorter keys first, then bytewise).
@@ -169,7 +173,8 @@ fn direct_object(
             let Some(att) = desc.get(i).filter(|att| !att.is_dropped()) else {
                 continue;
             };
-            let name = att.name().as_bytes();
+            // The name's bytes as stored (in the server encoding, which need not be UTF-8).
+            let name = CStr::from_ptr(att.attname.data.as_ptr()).to_bytes();
             let mut key = jsonb_string(name.as_ptr().cast(), name.len());
             pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_KEY, &mut key);
             let datum = row.values[i];
@@ -233,6 +238,18 @@ fn direct_object(
             text.extend_from_slice(value);
         }
         text.push(b'}');
+        // jsonb_out could not print more (verification reads it back through jsonb_out).
+        if text.len() > MAX_PRINTABLE_BYTES {
+            GeError::new(
+                Kind::ProgramLimit,
+                "audited row is too large to print as JSON",
+            )
+            .detail(format!(
+                "Its JSON text would take {} bytes; at most {MAX_PRINTABLE_BYTES} can be printed.",
+                text.len()
+            ))
+            .raise();
+        }
         StoredJsonb {
             datum: pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(object)),
             text,
@@ -254,43 +271,50 @@ pub fn row_image(
     }
 }
 
-/// One key attribute's value as a JSON fragment, for keys of other types (numbers and booleans bare, the rest quoted).
-fn json_value(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
-    let text = output_text(typoid, datum);
+/// One key attribute's value as JSON text, for keys of other types: numbers and booleans
+/// bare, everything else as a string of its text output.
+fn push_json_value(json: &mut Vec<u8>, typoid: pg_sys::Oid, datum: pg_sys::Datum) {
+    let text = output_bytes(typoid, datum);
+    let finite_number = || {
+        std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .is_some_and(f64::is_finite)
+    };
     match typoid {
-        pg_sys::BOOLOID => if text == "t" { "true" } else { "false" }.to_owned(),
-        pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::OIDOID => text,
-        pg_sys::NUMERICOID if text.parse::<f64>().is_ok_and(f64::is_finite) => text,
-        _ => serde_json::Value::String(text).to_string(),
+        pg_sys::BOOLOID => json.extend_from_slice(if text == b"t" { b"true" } else { b"false" }),
+        pg_sys::INT2OID | pg_sys::INT4OID | pg_sys::INT8OID | pg_sys::OIDOID => {
+            json.extend_from_slice(&text)
+        }
+        pg_sys::NUMERICOID if finite_number() => json.extend_from_slice(&text),
+        _ => push_json_string(json, &text),
     }
 }
 
 /// The key columns of a row as a jsonb object, with its hashed text.
-pub fn key_image(
-    rel: &PgRelation,
-    direct: bool,
-    row: &Deformed,
-    keys: &[(usize, String)],
-) -> StoredJsonb {
+pub fn key_image(rel: &PgRelation, direct: bool, row: &Deformed, keys: &[usize]) -> StoredJsonb {
     if direct {
-        return direct_object(rel, row, keys.iter().map(|(i, _)| *i));
+        return direct_object(rel, row, keys.iter().copied());
     }
     let desc = rel.tuple_desc();
-    let mut json = String::from("{");
-    for (i, name) in keys {
+    let mut json = vec![b'{'];
+    for &i in keys {
+        let Some(att) = desc.get(i) else { continue };
         if json.len() > 1 {
-            json.push(',');
+            json.push(b',');
         }
-        json.push_str(&serde_json::Value::String(name.clone()).to_string());
-        json.push(':');
-        match (row.nulls[*i], desc.get(*i)) {
-            (false, Some(att)) => {
-                json.push_str(&json_value(att.type_oid().value(), row.values[*i]))
-            }
-            _ => json.push_str("null"),
+        push_json_string(
+            &mut json,
+            unsafe { CStr::from_ptr(att.attname.data.as_ptr()) }.to_bytes(),
+        );
+        json.push(b':');
+        if row.nulls[i] {
+            json.extend_from_slice(b"null");
+        } else {
+            push_json_value(&mut json, att.type_oid().value(), row.values[i]);
         }
     }
-    json.push('}');
+    json.push(b'}');
     jsonb_from_text(&json)
 }
 

@@ -18,7 +18,7 @@ unsafe extern "C-unwind" {
 }
 
 /// Names of the columns whose stored value differs (binary comparison, NULL-aware).
-fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<String> {
+fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<Vec<u8>> {
     let mut changed = Vec::new();
     for (i, att) in rel.tuple_desc().iter().enumerate() {
         if att.is_dropped() {
@@ -39,14 +39,19 @@ fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<Stri
             _ => true,
         };
         if differs {
-            changed.push(att.name().to_owned());
+            // The name's bytes as stored (in the server encoding, which need not be UTF-8).
+            changed.push(
+                unsafe { std::ffi::CStr::from_ptr(att.attname.data.as_ptr()) }
+                    .to_bytes()
+                    .to_vec(),
+            );
         }
     }
     changed
 }
 
-/// (attribute index, name) of the primary key columns, else of the replica identity index.
-pub fn key_columns(rel: &PgRelation) -> Vec<(usize, String)> {
+/// Attribute indexes of the primary key columns, else of the replica identity index.
+pub fn key_columns(rel: &PgRelation) -> Vec<usize> {
     let desc = rel.tuple_desc();
     for kind in [
         pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY,
@@ -62,8 +67,8 @@ pub fn key_columns(rel: &PgRelation) -> Vec<(usize, String)> {
             }
             let attnum = member + pg_sys::FirstLowInvalidHeapAttributeNumber;
             let index = (attnum - 1) as usize;
-            if let Some(att) = desc.get(index) {
-                names.push((index, att.name().to_owned()));
+            if desc.get(index).is_some() {
+                names.push(index);
             }
         }
         if !names.is_empty() {
@@ -85,7 +90,8 @@ pub fn qualified_name(rel: &PgRelation) -> String {
 /// when the table's relcache entry is invalidated (ALTER TABLE, new key, rename).
 struct TableInfo {
     name: String,
-    keys: Vec<(usize, String)>,
+    /// Attribute indexes of the key columns.
+    keys: Vec<usize>,
     /// Every column has a type `row_json` builds directly.
     direct_jsonb: bool,
 }

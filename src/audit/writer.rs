@@ -21,7 +21,8 @@ pub struct AuditRecord {
     pub row_key: Option<StoredJsonb>,
     pub old_row: Option<StoredJsonb>,
     pub new_row: Option<StoredJsonb>,
-    pub changed_columns: Option<Vec<String>>,
+    /// Column names as stored (server encoding).
+    pub changed_columns: Option<Vec<Vec<u8>>>,
     pub statement: Option<String>,
 }
 
@@ -76,19 +77,16 @@ fn relation_oid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
     oid
 }
 
-/// Where the writer puts its rows: audit_log, its id sequence, and which attribute of the
-/// table each of the 16 values goes to (columns dropped from the table stay in its tuples).
+/// Where the writer puts its rows: audit_log and its id sequence.
 #[derive(Clone, Copy)]
 struct Trail {
     log: pg_sys::Oid,
     sequence: pg_sys::Oid,
-    positions: [usize; 16],
-    natts: usize,
 }
 
 thread_local! {
     /// The trail of this database, forgotten on any relcache invalidation of audit_log or its
-    /// sequence (or a full reset), e.g. after ALTER TABLE or when the extension is recreated.
+    /// sequence (or a full reset), e.g. when the extension is dropped and created again.
     static TRAIL: std::cell::Cell<Option<Trail>> = const { std::cell::Cell::new(None) };
     static TRAIL_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -117,13 +115,9 @@ fn trail() -> Trail {
             .hint("CREATE EXTENSION ge_security in this database.")
             .raise();
     }
-    let log = relation_oid(namespace, c"audit_log");
-    let (positions, natts) = trail_shape(log);
     let trail = Trail {
-        log,
+        log: relation_oid(namespace, c"audit_log"),
         sequence: relation_oid(namespace, c"audit_log_id_seq"),
-        positions,
-        natts,
     };
     TRAIL.set(Some(trail));
     trail
@@ -149,73 +143,77 @@ const TRAIL_COLUMNS: [(&str, pg_sys::Oid); 16] = [
     ("row_hash", pg_sys::BYTEAOID),
 ];
 
-/// Where each of the writer's values goes in audit_log's tuples. A trail whose live columns
-/// are not exactly the expected ones (added, dropped or retyped) is refused: audited writes
-/// fail rather than land misaligned.
-fn trail_shape(log_oid: pg_sys::Oid) -> ([usize; 16], usize) {
-    let log = unsafe { pgrx::PgRelation::with_lock(log_oid, pg_sys::AccessShareLock as _) };
+/// Where each of the writer's values goes in the tuples of the open audit_log, read from the
+/// relation as locked for this insert (so no cached shape can be stale). A trail whose live
+/// columns are not exactly the expected ones (added, dropped or retyped) is refused: audited
+/// writes fail rather than land misaligned.
+fn trail_positions(log: &pgrx::PgRelation) -> [usize; 16] {
     let desc = log.tuple_desc();
-    let live: Vec<(usize, String, pg_sys::Oid)> = desc
-        .iter()
-        .enumerate()
-        .filter(|(_, att)| !att.is_dropped())
-        .map(|(i, att)| (i, att.name().to_owned(), att.type_oid().value()))
-        .collect();
-    let matches = live.len() == TRAIL_COLUMNS.len()
-        && live
-            .iter()
-            .zip(TRAIL_COLUMNS)
-            .all(|((_, name, ty), (want, want_ty))| name == want && *ty == want_ty);
-    if !matches {
+    let mut positions = [0usize; 16];
+    let mut live = 0;
+    let mut matches = true;
+    for (i, att) in desc.iter().enumerate().filter(|(_, att)| !att.is_dropped()) {
+        let name = unsafe { CStr::from_ptr(att.attname.data.as_ptr()) }.to_bytes();
+        match TRAIL_COLUMNS.get(live) {
+            Some((want, want_type)) if name == want.as_bytes() && att.atttypid == *want_type => {
+                positions[live] = i;
+            }
+            _ => matches = false,
+        }
+        live += 1;
+    }
+    if !matches || live != TRAIL_COLUMNS.len() {
         GeError::new(
             Kind::PrerequisiteState,
             "ge_security.audit_log does not have the columns the audit writer expects",
         )
         .detail(format!(
             "Its columns are: {}.",
-            live.iter()
-                .map(|(_, name, _)| name.as_str())
+            desc.iter()
+                .filter(|att| !att.is_dropped())
+                .map(|att| unsafe { CStr::from_ptr(att.attname.data.as_ptr()) }
+                    .to_string_lossy()
+                    .into_owned())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
         .hint("Audited changes are refused until the table is restored to the extension's definition.")
         .raise();
     }
-    let mut positions = [0usize; 16];
-    for (slot, (i, _, _)) in positions.iter_mut().zip(&live) {
-        *slot = *i;
-    }
-    (positions, desc.len())
+    positions
 }
 
 /// The text output of a datum of type `typoid`.
 pub fn output_text(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
+    String::from_utf8_lossy(&output_bytes(typoid, datum)).into_owned()
+}
+
+/// The text output of a datum as its bytes (in the server encoding, which need not be UTF-8).
+pub fn output_bytes(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> Vec<u8> {
     unsafe {
         let mut func = pg_sys::InvalidOid;
         let mut varlena = false;
         pg_sys::getTypeOutputInfo(typoid, &mut func, &mut varlena);
         let text = pg_sys::OidOutputFunctionCall(func, datum);
-        let owned = CStr::from_ptr(text).to_string_lossy().into_owned();
+        let bytes = CStr::from_ptr(text).to_bytes().to_vec();
         pg_sys::pfree(text.cast());
-        owned
+        bytes
     }
 }
 
 /// The non-empty value of the setting `name`, if any (no copy of the name on this hot path).
-fn setting(name: &CStr) -> Option<String> {
+fn setting(name: &CStr) -> Option<Vec<u8>> {
     let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if value.is_null() {
         return None;
     }
-    let text = unsafe { CStr::from_ptr(value) }
-        .to_string_lossy()
-        .into_owned();
-    (!text.is_empty()).then_some(text)
+    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+    (!bytes.is_empty()).then(|| bytes.to_vec())
 }
 
 thread_local! {
     /// Role names by oid, forgotten whenever pg_authid changes (a rename must show at once).
-    static ROLE_NAMES: std::cell::RefCell<std::collections::HashMap<pg_sys::Oid, std::rc::Rc<str>>> =
+    static ROLE_NAMES: std::cell::RefCell<std::collections::HashMap<pg_sys::Oid, std::rc::Rc<[u8]>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
     static ROLE_NAMES_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -229,7 +227,8 @@ unsafe extern "C-unwind" fn forget_role_names(
     ROLE_NAMES.with_borrow_mut(|names| names.clear());
 }
 
-fn role_name(oid: pg_sys::Oid) -> std::rc::Rc<str> {
+/// A role's name as stored (server encoding), cached.
+fn role_name(oid: pg_sys::Oid) -> std::rc::Rc<[u8]> {
     if let Some(name) = ROLE_NAMES.with_borrow(|names| names.get(&oid).cloned()) {
         return name;
     }
@@ -243,10 +242,10 @@ fn role_name(oid: pg_sys::Oid) -> std::rc::Rc<str> {
         };
     }
     let found = unsafe { pg_sys::GetUserNameFromId(oid, true) };
-    let name: std::rc::Rc<str> = if found.is_null() {
-        format!("oid {}", u32::from(oid)).into()
+    let name: std::rc::Rc<[u8]> = if found.is_null() {
+        format!("oid {}", u32::from(oid)).into_bytes().into()
     } else {
-        unsafe { CStr::from_ptr(found) }.to_string_lossy().into()
+        unsafe { CStr::from_ptr(found) }.to_bytes().into()
     };
     ROLE_NAMES.with_borrow_mut(|names| names.insert(oid, name.clone()));
     name
@@ -281,19 +280,44 @@ pub fn jsonb_with_text(jsonb: pg_sys::Datum) -> StoredJsonb {
     }
 }
 
+/// A text datum of bytes in the server encoding (no UTF-8 round trip).
+fn text_datum(bytes: &[u8]) -> pg_sys::Datum {
+    unsafe {
+        pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
+            bytes.as_ptr().cast(),
+            bytes.len() as i32,
+        ))
+    }
+}
+
+/// A text[] of the given byte strings (server encoding).
+fn text_array(elements: &[Vec<u8>]) -> pg_sys::Datum {
+    unsafe {
+        let mut datums: Vec<pg_sys::Datum> = elements.iter().map(|e| text_datum(e)).collect();
+        pg_sys::Datum::from(pg_sys::construct_array(
+            datums.as_mut_ptr(),
+            datums.len() as i32,
+            pg_sys::TEXTOID,
+            -1,
+            false,
+            pg_sys::TYPALIGN_INT as std::ffi::c_char,
+        ))
+    }
+}
+
 /// What array_out prints for a one-dimensional text[] without NULLs: elements that are empty,
 /// spell NULL, or hold a quote, backslash, brace, comma or white space are double-quoted with
 /// quotes and backslashes escaped.
-pub fn text_array_text(elements: &[String]) -> Vec<u8> {
+pub fn text_array_text(elements: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(2 + elements.iter().map(|e| e.len() + 3).sum::<usize>());
     out.push(b'{');
     for (n, element) in elements.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        let bytes = element.as_bytes();
+        let bytes = element.as_slice();
         let needs_quotes = bytes.is_empty()
-            || element.eq_ignore_ascii_case("NULL")
+            || bytes.eq_ignore_ascii_case(b"NULL")
             || bytes.iter().any(|b| {
                 matches!(
                     b,
@@ -318,7 +342,7 @@ pub fn text_array_text(elements: &[String]) -> Vec<u8> {
 }
 
 /// Parse JSON text into jsonb (jsonb_in), with the text jsonb_out gives back.
-pub fn jsonb_from_text(json: &str) -> StoredJsonb {
+pub fn jsonb_from_text(json: &[u8]) -> StoredJsonb {
     let cstring = CString::new(json).unwrap_or_else(|_| {
         GeError::new(Kind::InvalidParameter, "audited value contains a NUL byte").raise()
     });
@@ -397,22 +421,20 @@ pub fn write(record: AuditRecord) -> i64 {
     let client = client_addr();
     let application = setting(c"application_name");
     let (row_key, old_row, new_row) = (record.row_key, record.old_row, record.new_row);
-    let changed = record.changed_columns.map(|cols| {
-        let text = text_array_text(&cols);
-        let datum = cols.into_datum().expect("a Vec<String> always converts");
-        (datum, text)
-    });
+    let changed = record
+        .changed_columns
+        .map(|cols| (text_array(&cols), text_array_text(&cols)));
 
     let hash = row_hash(&StoredRow {
         id,
         at_micros,
         txid,
         texts: [
-            actor.as_deref().map(str::as_bytes),
-            Some(session_user.as_bytes()),
-            Some(current_user.as_bytes()),
+            actor.as_deref(),
+            Some(&session_user),
+            Some(&current_user),
             client.as_deref().map(str::as_bytes),
-            application.as_deref().map(str::as_bytes),
+            application.as_deref(),
             Some(record.op.as_bytes()),
             record.table_name.as_deref().map(str::as_bytes),
             row_key.as_ref().map(|j| j.text.as_slice()),
@@ -437,11 +459,11 @@ pub fn write(record: AuditRecord) -> i64 {
         id.into_datum(),
         Some(pg_sys::Datum::from(at_micros)),
         Some(pg_sys::Datum::from(txid)),
-        actor.into_datum(),
-        (*session_user).into_datum(),
-        (*current_user).into_datum(),
+        actor.as_deref().map(text_datum),
+        Some(text_datum(&session_user)),
+        Some(text_datum(&current_user)),
         inet,
-        application.into_datum(),
+        application.as_deref().map(text_datum),
         record.op.into_datum(),
         record.table_name.into_datum(),
         row_key.map(|j| j.datum),
@@ -453,11 +475,11 @@ pub fn write(record: AuditRecord) -> i64 {
     ];
     unsafe {
         let rel = pg_sys::table_open(trail.log, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
-        // Taking the lock may have delivered an ALTER TABLE: then the shape is read again.
-        let trail = self::trail();
-        let mut values = vec![pg_sys::Datum::from(0usize); trail.natts];
-        let mut nulls = vec![true; trail.natts];
-        for (datum, position) in datums.into_iter().zip(trail.positions) {
+        let positions = trail_positions(&pgrx::PgRelation::from_pg(rel));
+        let natts = (*(*rel).rd_att).natts as usize;
+        let mut values = vec![pg_sys::Datum::from(0usize); natts];
+        let mut nulls = vec![true; natts];
+        for (datum, position) in datums.into_iter().zip(positions) {
             if let Some(d) = datum {
                 values[position] = d;
                 nulls[position] = false;
@@ -495,7 +517,8 @@ mod tests {
         ];
         for sample in samples {
             let owned: Vec<String> = sample.iter().map(|s| (*s).to_owned()).collect();
-            let ours = String::from_utf8(text_array_text(&owned)).expect("UTF-8");
+            let bytes: Vec<Vec<u8>> = owned.iter().map(|s| s.as_bytes().to_vec()).collect();
+            let ours = String::from_utf8(text_array_text(&bytes)).expect("UTF-8");
             let theirs = Spi::get_one_with_args::<String>(
                 "SELECT $1::text[]::text",
                 &[owned.clone().into()],
