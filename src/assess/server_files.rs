@@ -216,35 +216,24 @@ fn server_certificate() -> TableIterator<
     ),
 > {
     let path = setting(c"ssl_cert_file");
-    let facts = read_bounded(&path).and_then(|bytes| parse_certificate(&bytes));
-    let row = match facts {
-        Ok(f) => (
-            path,
-            None,
-            Some(f.subject),
-            Some(f.issuer),
-            Some(f.self_signed),
-            timestamptz(f.not_before_unix),
-            timestamptz(f.not_after_unix),
-            Some(f.key_algorithm),
-            f.key_bits,
-            Some(f.signature_algorithm),
-            f.signature_hash,
-        ),
-        Err(error) => (
-            path,
-            Some(error),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        ),
+    let (facts, error) = match read_bounded(&path).and_then(|bytes| parse_certificate(&bytes)) {
+        Ok(facts) => (Some(facts), None),
+        Err(error) => (None, Some(error)),
     };
+    let f = facts.as_ref();
+    let row = (
+        path,
+        error,
+        f.map(|f| f.subject.clone()),
+        f.map(|f| f.issuer.clone()),
+        f.map(|f| f.self_signed),
+        f.and_then(|f| timestamptz(f.not_before_unix)),
+        f.and_then(|f| timestamptz(f.not_after_unix)),
+        f.map(|f| f.key_algorithm.clone()),
+        f.and_then(|f| f.key_bits),
+        f.map(|f| f.signature_algorithm.clone()),
+        f.and_then(|f| f.signature_hash.clone()),
+    );
     TableIterator::once(row)
 }
 

@@ -26,29 +26,25 @@ fn record_ddl(table_name: &str, statement: String) {
     ));
 }
 
+/// A catalog name's bytes as stored (in the server encoding, which need not be UTF-8).
+fn name_bytes(name: &pg_sys::NameData) -> &[u8] {
+    unsafe { std::ffi::CStr::from_ptr(name.data.as_ptr()) }.to_bytes()
+}
+
 /// The trail records table and column names as text the extension handles as UTF-8; in a
 /// database of another encoding, names outside ASCII are refused up front (values are not
 /// concerned: they are recorded byte for byte).
 fn refuse_non_utf8_names(rel: &PgRelation) {
-    let bytes_of = |name: &pg_sys::NameData| {
-        unsafe { std::ffi::CStr::from_ptr(name.data.as_ptr()) }
-            .to_bytes()
-            .to_vec()
-    };
     let namespace = unsafe { pg_sys::get_namespace_name((*rel.rd_rel).relnamespace) };
-    let mut names = vec![bytes_of(unsafe { &(*rel.rd_rel).relname })];
+    let desc = rel.tuple_desc();
+    let mut names = vec![name_bytes(unsafe { &(*rel.rd_rel).relname })];
     if !namespace.is_null() {
-        names.push(
-            unsafe { std::ffi::CStr::from_ptr(namespace) }
-                .to_bytes()
-                .to_vec(),
-        );
+        names.push(unsafe { std::ffi::CStr::from_ptr(namespace) }.to_bytes());
     }
     names.extend(
-        rel.tuple_desc()
-            .iter()
+        desc.iter()
             .filter(|att| !att.is_dropped())
-            .map(|att| bytes_of(&att.attname)),
+            .map(|att| name_bytes(&att.attname)),
     );
     if let Some(bad) = names.iter().find(|n| std::str::from_utf8(n).is_err()) {
         GeError::new(

@@ -1,10 +1,10 @@
 //! The jsonb images of audited rows (to_jsonb of the row, and of its key columns) together with
 //! the exact text jsonb_out gives for them, which is what the row hash covers (DESIGN §4).
+use super::name_bytes;
 use super::writer::{jsonb_from_text, jsonb_with_text, output_bytes, StoredJsonb};
 use crate::error::{GeError, Kind};
 use pgrx::pg_sys;
 use pgrx::{PgMemoryContexts, PgRelation};
-use std::ffi::CStr;
 
 /// Raw datums and null flags of a tuple, one per attribute of the relation.
 pub struct Deformed {
@@ -173,8 +173,7 @@ fn direct_object(
             let Some(att) = desc.get(i).filter(|att| !att.is_dropped()) else {
                 continue;
             };
-            // The name's bytes as stored (in the server encoding, which need not be UTF-8).
-            let name = CStr::from_ptr(att.attname.data.as_ptr()).to_bytes();
+            let name = name_bytes(&att.attname);
             let mut key = jsonb_string(name.as_ptr().cast(), name.len());
             pg_sys::pushJsonbValue(&mut state, pg_sys::JsonbIteratorToken::WJB_KEY, &mut key);
             let datum = row.values[i];
@@ -303,10 +302,7 @@ pub fn key_image(rel: &PgRelation, direct: bool, row: &Deformed, keys: &[usize])
         if json.len() > 1 {
             json.push(b',');
         }
-        push_json_string(
-            &mut json,
-            unsafe { CStr::from_ptr(att.attname.data.as_ptr()) }.to_bytes(),
-        );
+        push_json_string(&mut json, name_bytes(&att.attname));
         json.push(b':');
         if row.nulls[i] {
             json.extend_from_slice(b"null");

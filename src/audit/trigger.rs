@@ -39,12 +39,7 @@ fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<Vec<
             _ => true,
         };
         if differs {
-            // The name's bytes as stored (in the server encoding, which need not be UTF-8).
-            changed.push(
-                unsafe { std::ffi::CStr::from_ptr(att.attname.data.as_ptr()) }
-                    .to_bytes()
-                    .to_vec(),
-            );
+            changed.push(super::name_bytes(&att.attname).to_vec());
         }
     }
     changed

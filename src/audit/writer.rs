@@ -153,7 +153,7 @@ fn trail_positions(log: &pgrx::PgRelation) -> [usize; 16] {
     let mut live = 0;
     let mut matches = true;
     for (i, att) in desc.iter().enumerate().filter(|(_, att)| !att.is_dropped()) {
-        let name = unsafe { CStr::from_ptr(att.attname.data.as_ptr()) }.to_bytes();
+        let name = super::name_bytes(&att.attname);
         match TRAIL_COLUMNS.get(live) {
             Some((want, want_type)) if name == want.as_bytes() && att.atttypid == *want_type => {
                 positions[live] = i;
@@ -171,9 +171,7 @@ fn trail_positions(log: &pgrx::PgRelation) -> [usize; 16] {
             "Its columns are: {}.",
             desc.iter()
                 .filter(|att| !att.is_dropped())
-                .map(|att| unsafe { CStr::from_ptr(att.attname.data.as_ptr()) }
-                    .to_string_lossy()
-                    .into_owned())
+                .map(|att| String::from_utf8_lossy(super::name_bytes(&att.attname)).into_owned())
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
@@ -181,11 +179,6 @@ fn trail_positions(log: &pgrx::PgRelation) -> [usize; 16] {
         .raise();
     }
     positions
-}
-
-/// The text output of a datum of type `typoid`.
-pub fn output_text(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> String {
-    String::from_utf8_lossy(&output_bytes(typoid, datum)).into_owned()
 }
 
 /// The text output of a datum as its bytes (in the server encoding, which need not be UTF-8).
@@ -259,8 +252,9 @@ thread_local! {
 fn client_addr() -> Option<String> {
     CLIENT_ADDR.with(|cell| {
         cell.get_or_init(|| unsafe {
-            pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[])
-                .map(|datum| output_text(pg_sys::INETOID, datum))
+            pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]).map(|datum| {
+                String::from_utf8_lossy(&output_bytes(pg_sys::INETOID, datum)).into_owned()
+            })
         })
         .clone()
     })
