@@ -76,6 +76,14 @@ SELECT l.new_row::text = to_jsonb(d)::text AS same_as_to_jsonb, l.new_row ->> 't
                  WHERE table_name = 'public.rt_direct' AND op = 'UPDATE'
                  ORDER BY id DESC LIMIT 1) l ON true
  WHERE d.id = 6;
+-- changed_columns compares stored bytes: a same-length edit counts, rewriting a value does not
+UPDATE rt_direct SET short = 'w', padded = padded, body = body, medium = medium, touched = touched
+ WHERE id = 1;
+SELECT changed_columns FROM ge_security.audit_log WHERE table_name = 'public.rt_direct'
+ ORDER BY id DESC LIMIT 1;
+UPDATE rt_direct SET small = 3 WHERE id = 6;
+SELECT changed_columns FROM ge_security.audit_log WHERE table_name = 'public.rt_direct'
+ ORDER BY id DESC LIMIT 1;
 SELECT ge_security.audit_seal() > 0 AS sealed;
 SELECT ok, problem FROM ge_security.audit_verify();
 

@@ -2,6 +2,7 @@
 //! into Merkle blocks below a horizon, verification, digest and inclusion proofs.
 pub mod guard;
 pub mod horizon;
+mod jsonb_flat;
 mod lockdown;
 mod merkle;
 mod row_json;

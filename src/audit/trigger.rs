@@ -7,14 +7,30 @@ use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{PgRelation, PgTrigger, PgTriggerError};
 
-unsafe extern "C-unwind" {
-    /// utils/datum.h: binary equality of two datums of one type (not in pgrx's bindings).
-    fn datumIsEqual(
-        value1: pg_sys::Datum,
-        value2: pg_sys::Datum,
-        by_value: bool,
-        length: i32,
-    ) -> bool;
+/// datumIsEqual (utils/adt/datum.c): the same stored bytes. By-value datums compare as words,
+/// others by their size (VARSIZE_ANY for varlena, without detoasting) and contents.
+unsafe fn same_stored_value(
+    att: &pg_sys::FormData_pg_attribute,
+    a: pg_sys::Datum,
+    b: pg_sys::Datum,
+) -> bool {
+    if att.attbyval {
+        return a == b;
+    }
+    let size = |datum: pg_sys::Datum| -> usize {
+        let ptr = datum.cast_mut_ptr::<u8>();
+        match att.attlen {
+            -1 => pgrx::varlena::varsize_any(ptr.cast()),
+            -2 => std::ffi::CStr::from_ptr(ptr.cast())
+                .to_bytes_with_nul()
+                .len(),
+            len => len as usize,
+        }
+    };
+    let (size_a, size_b) = (size(a), size(b));
+    size_a == size_b
+        && std::slice::from_raw_parts(a.cast_mut_ptr::<u8>(), size_a)
+            == std::slice::from_raw_parts(b.cast_mut_ptr::<u8>(), size_b)
 }
 
 /// Names of the columns whose stored value differs (binary comparison, NULL-aware).
@@ -26,16 +42,7 @@ fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<Vec<
         }
         let differs = match (old.nulls[i], new.nulls[i]) {
             (true, true) => false,
-            (false, false) => !unsafe {
-                pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-                    datumIsEqual(
-                        old.values[i],
-                        new.values[i],
-                        att.attbyval,
-                        att.attlen.into(),
-                    )
-                })
-            },
+            (false, false) => !unsafe { same_stored_value(att, old.values[i], new.values[i]) },
             _ => true,
         };
         if differs {

@@ -1,0 +1,351 @@
+//! Flat jsonb objects of scalars written straight in PostgreSQL's on-disk format (jsonb.h), with
+//! the text jsonb_out prints for them: the audit trigger's row images without a JsonbValue tree.
+use crate::error::{GeError, Kind};
+use pgrx::pg_sys;
+use std::io::Write;
+
+/// A member value: what to_jsonb makes of a NULL, boolean, integer or string column.
+#[derive(Clone, Copy)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// Bytes in the server encoding; they must outlive the call that encodes them.
+    String(&'a [u8]),
+}
+
+// jsonb.h
+const JB_FOBJECT: u32 = 0x2000_0000;
+const JENTRY_OFFLENMASK: usize = 0x0FFF_FFFF;
+const JENTRY_HAS_OFF: u32 = 0x8000_0000;
+const JENTRY_ISSTRING: u32 = 0x0000_0000;
+const JENTRY_ISNUMERIC: u32 = 0x1000_0000;
+const JENTRY_ISBOOL_FALSE: u32 = 0x2000_0000;
+const JENTRY_ISBOOL_TRUE: u32 = 0x3000_0000;
+const JENTRY_ISNULL: u32 = 0x4000_0000;
+const JB_OFFSET_STRIDE: usize = 32;
+
+/// The longest text a PostgreSQL output function can return (MaxAllocSize less the header).
+const MAX_PRINTABLE_BYTES: usize = 0x3fff_ffff - 5;
+
+/// A 4-byte varlena header for `len` bytes (SET_VARSIZE_4B).
+fn varlena_header(len: usize) -> [u8; 4] {
+    let len = len as u32;
+    if cfg!(target_endian = "little") {
+        (len << 2).to_ne_bytes()
+    } else {
+        (len & 0x3FFF_FFFF).to_ne_bytes()
+    }
+}
+
+/// The numeric int64_to_numeric makes: short header, base-10000 digits without leading or
+/// trailing zero digits, weight of the first digit, scale 0 (numeric.c, make_result).
+fn push_numeric(out: &mut Vec<u8>, value: i64) {
+    let mut magnitude = value.unsigned_abs();
+    let mut digits = [0i16; 5]; // least significant first
+    let mut count = 0;
+    while magnitude > 0 {
+        digits[count] = (magnitude % 10_000) as i16;
+        magnitude /= 10_000;
+        count += 1;
+    }
+    let lowest = digits[..count].iter().take_while(|d| **d == 0).count();
+    let kept = &digits[lowest..count];
+    const NUMERIC_SHORT: u16 = 0x8000;
+    const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
+    let mut header = NUMERIC_SHORT;
+    if !kept.is_empty() {
+        if value < 0 {
+            header |= NUMERIC_SHORT_SIGN_MASK;
+        }
+        header |= (count as u16 - 1) & 0x003F; // weight, never negative for an integer
+    }
+    out.extend_from_slice(&varlena_header(6 + 2 * kept.len()));
+    out.extend_from_slice(&header.to_ne_bytes());
+    for digit in kept.iter().rev() {
+        out.extend_from_slice(&digit.to_ne_bytes());
+    }
+}
+
+/// jsonb_out's rendering of a string (escape_json): quotes, backslash, the five short escapes,
+/// other control characters as \u00XX (lower-case hex), every other byte as it is.
+pub fn push_json_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    let special = |b: u8| b < b' ' || b == b'"' || b == b'\\';
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    // whole chunks are tested without early exit, which the compiler vectorises
+    if !bytes
+        .chunks(32)
+        .any(|chunk| chunk.iter().fold(false, |seen, &b| seen | special(b)))
+    {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let mut plain_from = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if !special(byte) {
+            continue;
+        }
+        out.extend_from_slice(&bytes[plain_from..i]);
+        match byte {
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            control => {
+                let _ = write!(out, "\\u{control:04x}");
+            }
+        }
+        plain_from = i + 1;
+    }
+    out.extend_from_slice(&bytes[plain_from..]);
+    out.push(b'"');
+}
+
+fn push_text(out: &mut Vec<u8>, value: Scalar) {
+    match value {
+        Scalar::Null => out.extend_from_slice(b"null"),
+        Scalar::Bool(true) => out.extend_from_slice(b"true"),
+        Scalar::Bool(false) => out.extend_from_slice(b"false"),
+        Scalar::Int(number) => {
+            let _ = write!(out, "{number}");
+        }
+        Scalar::String(bytes) => push_json_string(out, bytes),
+    }
+}
+
+/// Appends a value's data (numerics aligned to 4 bytes from the varlena start, padding
+/// counted in the entry) and returns its JEntry type bits and length.
+fn push_data(buffer: &mut Vec<u8>, value: Scalar) -> (u32, usize) {
+    match value {
+        Scalar::Null => (JENTRY_ISNULL, 0),
+        Scalar::Bool(truth) => (
+            if truth {
+                JENTRY_ISBOOL_TRUE
+            } else {
+                JENTRY_ISBOOL_FALSE
+            },
+            0,
+        ),
+        Scalar::Int(number) => {
+            let start = buffer.len();
+            buffer.resize(start.next_multiple_of(4), 0);
+            push_numeric(buffer, number);
+            (JENTRY_ISNUMERIC, buffer.len() - start)
+        }
+        Scalar::String(bytes) => {
+            buffer.extend_from_slice(bytes);
+            (JENTRY_ISSTRING, bytes.len())
+        }
+    }
+}
+
+fn too_large(what: &str, len: usize, limit: usize) -> ! {
+    GeError::new(
+        Kind::ProgramLimit,
+        format!("audited row is too large {what}"),
+    )
+    .detail(format!(
+        "It takes {len} bytes; at most {limit} are possible."
+    ))
+    .raise()
+}
+
+/// A jsonb object datum (palloc'd) and its jsonb_out text, for members with distinct keys.
+/// Members are put in jsonb's key order (shorter keys first, then bytewise), and every 32nd
+/// entry stores an end offset instead of a length, as convertJsonbObject does.
+pub fn object(members: &mut [(&[u8], Scalar)]) -> (pg_sys::Datum, Vec<u8>) {
+    members.sort_unstable_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.cmp(b)));
+
+    let mut text = Vec::with_capacity(
+        2 + members
+            .iter()
+            .map(|(key, value)| {
+                key.len()
+                    + 6
+                    + match value {
+                        Scalar::String(s) => s.len() + 2,
+                        _ => 20,
+                    }
+            })
+            .sum::<usize>(),
+    );
+    text.push(b'{');
+    for (n, (key, value)) in members.iter().enumerate() {
+        if n > 0 {
+            text.extend_from_slice(b", ");
+        }
+        push_json_string(&mut text, key);
+        text.extend_from_slice(b": ");
+        push_text(&mut text, *value);
+    }
+    text.push(b'}');
+    // verification prints the stored value back through jsonb_out, which could not print more
+    if text.len() > MAX_PRINTABLE_BYTES {
+        too_large("to print as JSON", text.len(), MAX_PRINTABLE_BYTES);
+    }
+
+    let pairs = members.len();
+    let entries_at = 8;
+    let mut buffer = Vec::with_capacity(entries_at + 8 * pairs + text.len());
+    buffer.extend_from_slice(&[0; 4]); // varlena header, set below
+    buffer.extend_from_slice(&(pairs as u32 | JB_FOBJECT).to_ne_bytes());
+    buffer.resize(entries_at + 8 * pairs, 0);
+    let mut total = 0usize;
+    let items = members
+        .iter()
+        .map(|(key, _)| Scalar::String(key))
+        .chain(members.iter().map(|(_, value)| *value));
+    for (i, item) in items.enumerate() {
+        let (kind, len) = push_data(&mut buffer, item);
+        total += len;
+        if total > JENTRY_OFFLENMASK {
+            too_large("for a jsonb object", total, JENTRY_OFFLENMASK);
+        }
+        let entry = if i % JB_OFFSET_STRIDE == 0 {
+            kind | total as u32 | JENTRY_HAS_OFF
+        } else {
+            kind | len as u32
+        };
+        buffer[entries_at + 4 * i..entries_at + 4 * i + 4].copy_from_slice(&entry.to_ne_bytes());
+    }
+    let header = varlena_header(buffer.len());
+    buffer[..4].copy_from_slice(&header);
+    let datum = unsafe {
+        let memory: *mut u8 = pg_sys::palloc(buffer.len()).cast();
+        std::ptr::copy_nonoverlapping(buffer.as_ptr(), memory, buffer.len());
+        pg_sys::Datum::from(memory)
+    };
+    (datum, text)
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::{object, push_json_string, push_numeric, Scalar};
+    use pgrx::prelude::*;
+
+    /// The bytes of a varlena datum, header included.
+    unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
+        let ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
+        std::slice::from_raw_parts(ptr.cast::<u8>(), pgrx::varlena::varsize_any(ptr))
+    }
+
+    #[pg_test]
+    fn integers_encode_as_int64_to_numeric_does() {
+        let samples = [
+            0,
+            1,
+            -1,
+            9_999,
+            10_000,
+            -10_000,
+            10_001,
+            100_000_000,
+            123_456_789,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
+            i64::MIN + 1,
+            1_000_000_000_000,
+        ];
+        for value in samples {
+            let mut ours = Vec::new();
+            push_numeric(&mut ours, value);
+            let theirs = unsafe { pg_sys::int64_to_numeric(value) };
+            assert_eq!(
+                ours,
+                unsafe { varlena_bytes(pg_sys::Datum::from(theirs)) },
+                "{value}"
+            );
+        }
+    }
+
+    #[pg_test]
+    fn strings_are_escaped_exactly_as_jsonb_out_does() {
+        let long_plain = "x".repeat(100);
+        let long_late = format!("{}\"", "y".repeat(70));
+        let samples = [
+            "",
+            "plain",
+            long_plain.as_str(),
+            long_late.as_str(),
+            "quote \" backslash \\ slash /",
+            "\u{8}\u{c}\n\r\t",
+            "\u{1} \u{1f} \u{7f} \u{2028} é ✓ 😀",
+            "\\u0041 literal",
+            "trailing control \u{1b}",
+        ];
+        for sample in samples {
+            let mut ours = Vec::new();
+            push_json_string(&mut ours, sample.as_bytes());
+            let theirs = Spi::get_one_with_args::<String>(
+                "SELECT pg_catalog.to_jsonb($1::text)::text",
+                &[sample.into()],
+            )
+            .expect("query runs")
+            .expect("not NULL");
+            assert_eq!(
+                String::from_utf8(ours).expect("UTF-8"),
+                theirs,
+                "{sample:?}"
+            );
+        }
+    }
+
+    /// Byte for byte what jsonb_in makes of the same object (which to_jsonb matches), for
+    /// every scalar kind, keys of every length order, and more than 32 entries (offsets).
+    #[pg_test]
+    fn objects_are_byte_identical_to_postgres_jsonb() {
+        let keys: Vec<String> = (0..40)
+            .map(|i| format!("k{}", "é".repeat(i % 7) + &i.to_string()))
+            .collect();
+        let long = "z".repeat(300);
+        let values = [
+            Scalar::Null,
+            Scalar::Bool(true),
+            Scalar::Bool(false),
+            Scalar::Int(0),
+            Scalar::Int(-42),
+            Scalar::Int(10_000),
+            Scalar::Int(i64::MIN),
+            Scalar::String(b""),
+            Scalar::String(b"a \"quoted\"\n\\ value"),
+            Scalar::String(long.as_bytes()),
+        ];
+        for count in [0usize, 1, 2, 5, 16, 31, 32, 33, 40] {
+            for shift in 0..values.len() {
+                let mut members: Vec<(&[u8], Scalar)> = keys[..count]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.as_bytes(), values[(i + shift) % values.len()]))
+                    .collect();
+                let (datum, text) = object(&mut members);
+                let text = String::from_utf8(text).expect("UTF-8");
+                let theirs = unsafe {
+                    let cstring = std::ffi::CString::new(text.clone()).expect("no NUL");
+                    pgrx::direct_function_call_as_datum(
+                        pg_sys::jsonb_in,
+                        &[Some(pg_sys::Datum::from(cstring.as_ptr()))],
+                    )
+                    .expect("jsonb_in returns a value")
+                };
+                unsafe {
+                    assert_eq!(varlena_bytes(datum), varlena_bytes(theirs), "{text}");
+                }
+                let printed = Spi::get_one_with_args::<String>(
+                    "SELECT $1::jsonb::text",
+                    &[text.as_str().into()],
+                )
+                .expect("query runs")
+                .expect("not NULL");
+                assert_eq!(printed, text);
+            }
+        }
+    }
+}
