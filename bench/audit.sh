@@ -3,10 +3,12 @@
 # unaudited, with the seed's PL/pgSQL to_jsonb trigger, and with ge_security's native trigger;
 # synchronous_commit off and on, alternating rounds, medians; then audit_verify() against a
 # plain SHA-256 scan of the same rows. Prints a table of ratios. BENCH_SECONDS, BENCH_ROUNDS.
+# Each run starts after a CHECKPOINT (no checkpoint lands inside one run only), and the order
+# of the variants rotates from round to round.
 set -euo pipefail
 source "$(dirname "$0")/../pg_test/cluster.sh"
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 scratch_dir bench
 port=54396
 cluster_create "$dir" "$port" "fsync = on" "shared_buffers = 512MB" "max_wal_size = 4GB" \
@@ -43,6 +45,7 @@ done
 chown postgres: "$dir"/*.sql
 
 tps() { # variant sync -> tps
+  q -c "CHECKPOINT" >/dev/null
   as_postgres env -u RUST_BACKTRACE PGOPTIONS="-c synchronous_commit=$2" "$PG_BIN/pgbench" -h "$dir" \
     -p "$port" -n -c 4 -j 2 -T "$SECONDS_PER_RUN" -f "$dir/$1.sql" postgres 2>/dev/null \
     | awk '/^tps = / {print $3}'
@@ -58,9 +61,11 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 sealer=$!
 
 declare -A results
+variants=(plain plpgsql native)
 for round in $(seq 1 "$ROUNDS"); do
   for sync in off on; do
-    for v in plain plpgsql native; do
+    for k in 0 1 2; do
+      v=${variants[$(((round + k) % 3))]}
       results[$v.$sync]+="$(tps "$v" "$sync") "
     done
   done
@@ -79,11 +84,23 @@ printf '%-28s %12s %12s  target >= 0.75 (off), >= 0.90 (on)\n' "native / unaudit
   "$(ratio "${med[native.off]}" "${med[plain.off]}")" "$(ratio "${med[native.on]}" "${med[plain.on]}")"
 printf '%-28s %12s %12s  target >= 1.3 (off)\n' "native / PL/pgSQL" \
   "$(ratio "${med[native.off]}" "${med[plpgsql.off]}")" "$(ratio "${med[native.on]}" "${med[plpgsql.on]}")"
-printf '%-28s %12s\n' "plpgsql / unaudited" "$(ratio "${med[plpgsql.off]}" "${med[plain.off]}")"
+printf '%-28s %12s %12s\n' "plpgsql / unaudited" "$(ratio "${med[plpgsql.off]}" "${med[plain.off]}")" \
+  "$(ratio "${med[plpgsql.on]}" "${med[plain.on]}")"
+# What each trigger adds to a transaction (1/tps minus unaudited 1/tps), native over PL/pgSQL.
+# Machine-independent reading of the 1.3 target: it was set where PL/pgSQL ran at 0.57 of
+# unaudited, where 1.3 means native adds at most 0.44 of what PL/pgSQL adds. A free trigger
+# reaches unaudited/PL/pgSQL, the ceiling of native/PL/pgSQL on this machine.
+share() { awk -v n="$1" -v p="$2" -v u="$3" 'BEGIN {printf "%.2f", (1/n - 1/u) / (1/p - 1/u)}'; }
+printf '%-28s %12s %12s  equivalent target <= 0.44 (off)\n' "added time, native / PL" \
+  "$(share "${med[native.off]}" "${med[plpgsql.off]}" "${med[plain.off]}")" \
+  "$(share "${med[native.on]}" "${med[plpgsql.on]}" "${med[plain.on]}")"
+printf '%-28s %12s %12s  (native / PL/pgSQL of a zero-cost trigger)\n' "ceiling here" \
+  "$(ratio "${med[plain.off]}" "${med[plpgsql.off]}")" "$(ratio "${med[plain.on]}" "${med[plpgsql.on]}")"
 max_backlog=$(sort -g "$dir/backlog.txt" | tail -1)
 native_total=$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE op = 'UPDATE'")
 committed=$(q -c "SELECT sum(abalance) FROM native_accounts")
-printf '%-28s %12s rows (largest unsealed tail seen by the 1 s sealer)\n' "max unsealed backlog" "$max_backlog"
+printf '%-28s %12s rows = %s s of writes at the native sync-off rate (target < 2 s)\n' \
+  "max unsealed backlog" "$max_backlog" "$(awk -v b="$max_backlog" -v t="${med[native.off]}" 'BEGIN {printf "%.2f", b / t}')"
 printf '%-28s %12s audit rows for %s committed updates\n' "audit rows = writes" "$native_total" "$committed"
 
 # verification against the floor of reading and hashing the same rows

@@ -84,6 +84,15 @@ SELECT changed_columns FROM ge_security.audit_log WHERE table_name = 'public.rt_
 UPDATE rt_direct SET small = 3 WHERE id = 6;
 SELECT changed_columns FROM ge_security.audit_log WHERE table_name = 'public.rt_direct'
  ORDER BY id DESC LIMIT 1;
+-- the session's application_name as set at the time of the write; an empty one is NULL
+SET application_name = 'billing-api "v2"';
+UPDATE rt_direct SET small = 4 WHERE id = 6;
+SET application_name = '';
+UPDATE rt_direct SET small = 5 WHERE id = 6;
+RESET application_name;
+SELECT new_row -> 'small' AS small, coalesce(application_name, '(null)') AS application_name
+  FROM ge_security.audit_log
+ WHERE table_name = 'public.rt_direct' ORDER BY id DESC LIMIT 2;
 SELECT ge_security.audit_seal() > 0 AS sealed;
 SELECT ok, problem FROM ge_security.audit_verify();
 

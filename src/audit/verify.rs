@@ -8,16 +8,16 @@ use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 use pgrx::spi::SpiCursor;
 use pgrx::JsonB;
-use pgrx::{pg_sys, varlena};
+use pgrx::{pg_sys, varlena, PgMemoryContexts};
 use std::collections::VecDeque;
 
-const FETCH: i64 = 5000;
+const FETCH: i64 = 500;
 const MAX_PROBLEMS: usize = 10_000;
 
-const ROWS_SQL: &str = "SELECT id, at, txid::text, actor, session_user_name, current_user_name, \
-    CASE WHEN client_addr IS NULL THEN NULL ELSE pg_catalog.format('%s', client_addr) END, \
-    application_name, op, table_name, row_key::text, old_row::text, new_row::text, \
-    changed_columns::text, statement, row_hash FROM ge_security.audit_log ORDER BY id";
+/// Stored values as they are; the columns hashed as text are printed in `read_rows`.
+const ROWS_SQL: &str = "SELECT id, at, txid, actor, session_user_name, current_user_name, \
+    client_addr, application_name, op, table_name, row_key, old_row, new_row, \
+    changed_columns, statement, row_hash FROM ge_security.audit_log ORDER BY id";
 
 const BLOCKS_SQL: &str = "SELECT block_no, first_id, last_id, row_count, rows_root, prev_hash, \
     block_hash, sealed_at FROM ge_security.audit_block ORDER BY block_no";
@@ -53,9 +53,59 @@ unsafe fn column_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     varlena::varlena_to_byte_slice(ptr)
 }
 
+/// Output functions of the columns hashed as their text (inet, jsonb, text[]), looked up once
+/// per backend; array_out keeps its type cache in fn_extra, so they live in TopMemoryContext.
+struct TextOutputs {
+    inet: *mut pg_sys::FmgrInfo,
+    jsonb: *mut pg_sys::FmgrInfo,
+    text_array: *mut pg_sys::FmgrInfo,
+}
+
+thread_local! {
+    static TEXT_OUTPUTS: std::cell::OnceCell<TextOutputs> = const { std::cell::OnceCell::new() };
+}
+
+fn output_function(function: u32) -> *mut pg_sys::FmgrInfo {
+    unsafe {
+        let flinfo: *mut pg_sys::FmgrInfo = pg_sys::MemoryContextAllocZero(
+            pg_sys::TopMemoryContext,
+            std::mem::size_of::<pg_sys::FmgrInfo>(),
+        )
+        .cast();
+        pg_sys::fmgr_info_cxt(
+            pg_sys::Oid::from(function),
+            flinfo,
+            pg_sys::TopMemoryContext,
+        );
+        flinfo
+    }
+}
+
+/// A column's text form, hashed as the writer hashed it; `None` for NULL.
+unsafe fn printed(
+    flinfo: *mut pg_sys::FmgrInfo,
+    value: Option<pg_sys::Datum>,
+    out: &mut Vec<u8>,
+) -> Option<std::ops::Range<usize>> {
+    let text = pg_sys::OutputFunctionCall(flinfo, value?);
+    let start = out.len();
+    out.extend_from_slice(std::ffi::CStr::from_ptr(text).to_bytes());
+    pg_sys::pfree(text.cast());
+    Some(start..out.len())
+}
+
 /// The rows of the batch just fetched into SPI_tuptable, each deformed once (reading columns
 /// one by one through SPI would walk the variable-width row again for every column).
 fn read_rows() -> Vec<Row> {
+    let (inet, jsonb, text_array) = TEXT_OUTPUTS.with(|cell| {
+        let outputs = cell.get_or_init(|| TextOutputs {
+            inet: output_function(pg_sys::F_INET_OUT),
+            jsonb: output_function(pg_sys::F_JSONB_OUT),
+            text_array: output_function(pg_sys::F_ARRAY_OUT),
+        });
+        (outputs.inet, outputs.jsonb, outputs.text_array)
+    });
+    let mut printed_texts = Vec::new();
     unsafe {
         let table = pg_sys::SPI_tuptable;
         if table.is_null() {
@@ -67,37 +117,59 @@ fn read_rows() -> Vec<Row> {
         let mut nulls = vec![false; natts];
         let count = (*table).numvals as usize;
         let mut rows = Vec::with_capacity(count);
+        // what printing and detoasting allocate is freed row by row
+        let mut scratch = PgMemoryContexts::new("ge_security audit_verify row");
         for i in 0..count {
-            pg_sys::heap_deform_tuple(
-                *(*table).vals.add(i),
-                desc,
-                values.as_mut_ptr(),
-                nulls.as_mut_ptr(),
-            );
-            let bytes = |k: usize| (!nulls[k]).then(|| column_bytes(values[k]));
-            let id = values[0].value() as i64;
-            let at_micros = values[1].value() as i64;
-            let txid = bytes(2)
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .and_then(|t| t.parse::<u64>().ok())
-                .unwrap_or(0);
-            let mut texts: [Option<&[u8]>; 12] = [None; 12];
-            for (k, slot) in texts.iter_mut().enumerate() {
-                *slot = bytes(k + 3);
-            }
-            let stored = bytes(15).unwrap_or_default();
-            let computed = row_hash(&StoredRow {
-                id,
-                at_micros,
-                txid,
-                texts,
+            let row = scratch.switch_to(|_| {
+                pg_sys::heap_deform_tuple(
+                    *(*table).vals.add(i),
+                    desc,
+                    values.as_mut_ptr(),
+                    nulls.as_mut_ptr(),
+                );
+                let value = |k: usize| (!nulls[k]).then_some(values[k]);
+                let bytes = |k: usize| value(k).map(|datum| column_bytes(datum));
+                let id = values[0].value() as i64;
+                let at_micros = values[1].value() as i64;
+                let txid = values[2].value() as u64;
+                printed_texts.clear();
+                let client_addr = printed(inet, value(6), &mut printed_texts);
+                let row_key = printed(jsonb, value(10), &mut printed_texts);
+                let old_row = printed(jsonb, value(11), &mut printed_texts);
+                let new_row = printed(jsonb, value(12), &mut printed_texts);
+                let changed = printed(text_array, value(13), &mut printed_texts);
+                let text_of =
+                    |range: Option<std::ops::Range<usize>>| range.map(|r| &printed_texts[r]);
+                let texts: [Option<&[u8]>; 12] = [
+                    bytes(3),
+                    bytes(4),
+                    bytes(5),
+                    text_of(client_addr),
+                    bytes(7),
+                    bytes(8),
+                    bytes(9),
+                    text_of(row_key),
+                    text_of(old_row),
+                    text_of(new_row),
+                    text_of(changed),
+                    bytes(14),
+                ];
+                let stored = bytes(15).unwrap_or_default();
+                let computed = row_hash(&StoredRow {
+                    id,
+                    at_micros,
+                    txid,
+                    texts,
+                });
+                Row {
+                    id,
+                    at_micros,
+                    leaf: merkle::leaf(id, stored),
+                    hash_ok: computed[..] == stored[..],
+                }
             });
-            rows.push(Row {
-                id,
-                at_micros,
-                leaf: merkle::leaf(id, stored),
-                hash_ok: computed[..] == stored[..],
-            });
+            rows.push(row);
+            scratch.reset();
         }
         rows
     }

@@ -204,6 +204,16 @@ fn setting(name: &CStr) -> Option<Vec<u8>> {
     (!bytes.is_empty()).then(|| bytes.to_vec())
 }
 
+/// The session's non-empty application_name, read from the setting's own variable.
+fn application_name() -> Option<Vec<u8>> {
+    let value = unsafe { pg_sys::application_name };
+    if value.is_null() {
+        return None;
+    }
+    let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
+    (!bytes.is_empty()).then(|| bytes.to_vec())
+}
+
 thread_local! {
     /// Role names by oid, forgotten whenever pg_authid changes (a rename must show at once).
     static ROLE_NAMES: std::cell::RefCell<std::collections::HashMap<pg_sys::Oid, std::rc::Rc<[u8]>>> =
@@ -413,7 +423,7 @@ pub fn write(record: AuditRecord) -> i64 {
     let session_user = role_name(unsafe { pg_sys::GetSessionUserId() });
     let current_user = role_name(unsafe { pg_sys::GetUserId() });
     let client = client_addr();
-    let application = setting(c"application_name");
+    let application = application_name();
     let (row_key, old_row, new_row) = (record.row_key, record.old_row, record.new_row);
     let changed = record
         .changed_columns
