@@ -1,5 +1,5 @@
-//! Flat jsonb objects of scalars written straight in PostgreSQL's on-disk format (jsonb.h), with
-//! the text jsonb_out prints for them: the audit trigger's row images without a JsonbValue tree.
+//! Flat jsonb objects of scalars in PostgreSQL's on-disk format (jsonb.h): written with the text
+//! jsonb_out prints for them (the trigger's row images), and read back to that text (verify).
 use crate::error::{GeError, Kind};
 use pgrx::pg_sys;
 use std::io::Write;
@@ -23,6 +23,8 @@ const JENTRY_ISNUMERIC: u32 = 0x1000_0000;
 const JENTRY_ISBOOL_FALSE: u32 = 0x2000_0000;
 const JENTRY_ISBOOL_TRUE: u32 = 0x3000_0000;
 const JENTRY_ISNULL: u32 = 0x4000_0000;
+const JENTRY_TYPEMASK: u32 = 0x7000_0000;
+const JB_CMASK: u32 = 0x0FFF_FFFF;
 const JB_OFFSET_STRIDE: usize = 32;
 
 /// The longest text a PostgreSQL output function can return (MaxAllocSize less the header).
@@ -223,10 +225,111 @@ pub fn object(members: &mut [(&[u8], Scalar)]) -> (pg_sys::Datum, Vec<u8>) {
     (datum, text)
 }
 
+/// numeric_out of a numeric with scale 0 in short format and base-10000 digits in range (what
+/// `push_numeric` and numeric_in make of integers); `None` for any other numeric.
+fn push_integer_numeric_text(out: &mut Vec<u8>, numeric: &[u8]) -> Option<()> {
+    let header = u16::from_ne_bytes(numeric.get(4..6)?.try_into().ok()?);
+    let varsize = u32::from_ne_bytes(numeric.get(..4)?.try_into().ok()?);
+    let declared = if cfg!(target_endian = "little") {
+        varsize >> 2
+    } else {
+        varsize & 0x3FFF_FFFF
+    } as usize;
+    // a 4-byte varlena header (low bits 00), short format (0x8000), scale 0, weight >= 0
+    if varsize & 0b11 != 0 || declared != numeric.len() || header & 0xC000 != 0x8000 {
+        return None;
+    }
+    if header & 0x1F80 != 0 || header & 0x0040 != 0 {
+        return None;
+    }
+    let weight = usize::from(header & 0x003F);
+    let digits: Vec<i16> = numeric[6..]
+        .chunks_exact(2)
+        .map(|pair| i16::from_ne_bytes([pair[0], pair[1]]))
+        .collect();
+    if !(numeric.len() - 6).is_multiple_of(2) || digits.iter().any(|d| !(0..10_000).contains(d)) {
+        return None;
+    }
+    if header & 0x2000 != 0 {
+        out.push(b'-');
+    }
+    // get_str_from_var with dscale 0: every digit position up to the weight, missing ones 0
+    for position in 0..=weight {
+        let digit = digits.get(position).copied().unwrap_or(0);
+        if position == 0 {
+            let _ = write!(out, "{digit}");
+        } else {
+            let _ = write!(out, "{digit:04}");
+        }
+    }
+    Some(())
+}
+
+/// jsonb_out's text of a stored jsonb (its bytes after the varlena header) when it is an object
+/// of strings, integers, booleans and nulls; `None` for anything else (containers, other
+/// numerics, a NUL byte that jsonb_out would stop at, malformed bytes), to be printed by jsonb_out.
+pub fn object_text(content: &[u8]) -> Option<Vec<u8>> {
+    let word = |at: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(
+            content.get(at..at + 4)?.try_into().ok()?,
+        ))
+    };
+    let header = word(0)?;
+    if header & !JB_CMASK != JB_FOBJECT {
+        return None;
+    }
+    let pairs = (header & JB_CMASK) as usize;
+    let base = 4 + 8 * pairs;
+    let data = content.get(base..)?;
+    // (type bits, bytes) of every key then every value, lengths or end offsets as stored
+    let mut items = Vec::with_capacity(2 * pairs);
+    let mut start = 0usize;
+    for i in 0..2 * pairs {
+        let entry = word(4 + 4 * i)?;
+        let field = (entry & JENTRY_OFFLENMASK as u32) as usize;
+        let end = if entry & JENTRY_HAS_OFF != 0 {
+            field
+        } else {
+            start.checked_add(field)?
+        };
+        let bytes = data.get(start..end)?;
+        items.push((entry & JENTRY_TYPEMASK, start, bytes));
+        start = end;
+    }
+    let mut text = Vec::with_capacity(content.len() + 4 * pairs + 2);
+    text.push(b'{');
+    for i in 0..pairs {
+        let (key_type, _, key) = items[i];
+        let (value_type, value_start, value) = items[pairs + i];
+        if key_type != JENTRY_ISSTRING || key.contains(&0) {
+            return None;
+        }
+        if i > 0 {
+            text.extend_from_slice(b", ");
+        }
+        push_json_string(&mut text, key);
+        text.extend_from_slice(b": ");
+        match value_type {
+            JENTRY_ISSTRING if !value.contains(&0) => push_json_string(&mut text, value),
+            JENTRY_ISNUMERIC => {
+                // the numeric starts at the next 4-byte boundary of the data area
+                let padding = value_start.next_multiple_of(4) - value_start;
+                push_integer_numeric_text(&mut text, value.get(padding..)?)?
+            }
+            JENTRY_ISBOOL_TRUE => text.extend_from_slice(b"true"),
+            JENTRY_ISBOOL_FALSE => text.extend_from_slice(b"false"),
+            JENTRY_ISNULL => text.extend_from_slice(b"null"),
+            _ => return None,
+        }
+    }
+    text.push(b'}');
+    Some(text)
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
-    use super::{object, push_json_string, push_numeric, Scalar};
+    use super::{object, object_text, push_json_string, push_numeric, Scalar};
     use pgrx::prelude::*;
 
     /// The bytes of a varlena datum, header included.
@@ -346,6 +449,77 @@ mod tests {
                 .expect("not NULL");
                 assert_eq!(printed, text);
             }
+        }
+    }
+
+    /// Read back, every flat object prints exactly as jsonb_out prints it; everything else is
+    /// left to jsonb_out.
+    #[pg_test]
+    fn stored_objects_read_back_as_jsonb_out_prints_them() {
+        let flat = [
+            "{}",
+            r#"{"a": 1, "bb": -2, "ccc": 0, "d": 10000, "e": 100000000, "f": -9223372036854775808}"#,
+            r#"{"n": null, "t": true, "f": false, "s": "", "q": "a \"b\" \\ \n \u0001 é"}"#,
+            r#"{"id": 9223372036854775807, "filler": "                                                                                    "}"#,
+            r#"{"big": 123456789012345678901234567890, "neg": -1000, "x": 20000, "e": 1e3}"#,
+        ];
+        let forty = (0..40)
+            .map(|i| {
+                format!(
+                    r#""key{i}": {}"#,
+                    if i % 3 == 0 {
+                        i.to_string()
+                    } else {
+                        format!(r#""v{i}""#)
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let forty = format!("{{{forty}}}");
+        let left_to_jsonb_out = [
+            r#"{"a": 1.5}"#,
+            r#"{"a": 1.0}"#,
+            r#"{"a": -0.000001}"#,
+            r#"{"a": [1, 2]}"#,
+            r#"{"a": {"b": 1}}"#,
+            r#"[1, 2]"#,
+            r#""scalar""#,
+            "42",
+            "null",
+        ];
+        let check = |json: &str, expect_fast: bool| {
+            let (printed, content) = Spi::connect(|client| {
+                let table = client
+                    .select("SELECT $1::jsonb::text, $1::jsonb", None, &[json.into()])
+                    .expect("query runs");
+                let row = table.first();
+                let printed: String = row.get(1).expect("text").expect("not NULL");
+                // the stored bytes, as the query left them in SPI_tuptable
+                let content = unsafe {
+                    let spi = pg_sys::SPI_tuptable;
+                    let mut isnull = false;
+                    let datum = pg_sys::SPI_getbinval(*(*spi).vals, (*spi).tupdesc, 2, &mut isnull);
+                    assert!(!isnull);
+                    let ptr = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+                    pgrx::varlena::varlena_to_byte_slice(ptr).to_vec()
+                };
+                (printed, content)
+            });
+            match object_text(&content) {
+                Some(ours) => {
+                    assert!(expect_fast, "{json} should be left to jsonb_out");
+                    assert_eq!(String::from_utf8(ours).expect("UTF-8"), printed, "{json}");
+                }
+                None => assert!(!expect_fast, "{json} should be read directly"),
+            }
+        };
+        for json in flat {
+            check(json, true);
+        }
+        check(&forty, true);
+        for json in left_to_jsonb_out {
+            check(json, false);
         }
     }
 }
