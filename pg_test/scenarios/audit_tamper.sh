@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir tamper
 port=54393
-cluster_create "$dir" "$port"
+cluster_create "$dir" "$port" "listen_addresses = '127.0.0.1'"
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 
@@ -17,6 +17,15 @@ INSERT INTO ledger SELECT g, g * 10 FROM generate_series(1, 20) g;
 BEGIN; INSERT INTO ledger VALUES (999, 0); ROLLBACK;          -- leaves a gap of ids
 UPDATE ledger SET amount = amount + 1 WHERE id <= 5;
 SELECT ge_security.audit_seal();
+ALTER ROLE postgres PASSWORD 'tamper-scenario';
+SQL
+# a write over TCP records the client's address (hashed as its text)
+as_postgres env PGPASSWORD=tamper-scenario "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U postgres \
+  -qtA -c "UPDATE ledger SET amount = amount + 1 WHERE id = 6" postgres >/dev/null
+addr=$(q -c "SELECT client_addr FROM ge_security.audit_log WHERE row_key = '{\"id\": 6}' AND op = 'UPDATE'
+             ORDER BY id DESC LIMIT 1")
+[ "$addr" = "127.0.0.1" ] || { echo "client_addr of a TCP write: '$addr'"; exit 1; }
+q >/dev/null <<'SQL'
 INSERT INTO ledger SELECT g, g FROM generate_series(21, 25) g;
 SELECT ge_security.audit_seal();
 SQL
@@ -39,6 +48,7 @@ expect() {
   esac
 }
 expect row_hash_mismatch "UPDATE ge_security.audit_log SET new_row = '{\"id\": 3, \"amount\": 1}' WHERE id = 5"
+expect row_hash_mismatch "UPDATE ge_security.audit_log SET client_addr = '10.0.0.9' WHERE client_addr IS NOT NULL"
 expect row_missing "DELETE FROM ge_security.audit_log WHERE id = 7"
 expect tail_truncated "DELETE FROM ge_security.audit_log WHERE id > (SELECT last_id FROM ge_security.audit_block WHERE block_no = 1);
                        DELETE FROM ge_security.audit_block WHERE block_no = 2"

@@ -14,18 +14,19 @@ pub enum Scalar<'a> {
     String(&'a [u8]),
 }
 
-// jsonb.h
-const JB_FOBJECT: u32 = 0x2000_0000;
-const JENTRY_OFFLENMASK: usize = 0x0FFF_FFFF;
-const JENTRY_HAS_OFF: u32 = 0x8000_0000;
-const JENTRY_ISSTRING: u32 = 0x0000_0000;
-const JENTRY_ISNUMERIC: u32 = 0x1000_0000;
-const JENTRY_ISBOOL_FALSE: u32 = 0x2000_0000;
-const JENTRY_ISBOOL_TRUE: u32 = 0x3000_0000;
-const JENTRY_ISNULL: u32 = 0x4000_0000;
-const JENTRY_TYPEMASK: u32 = 0x7000_0000;
-const JB_CMASK: u32 = 0x0FFF_FFFF;
-const JB_OFFSET_STRIDE: usize = 32;
+use pg_sys::{
+    JB_CMASK, JB_FOBJECT, JENTRY_HAS_OFF, JENTRY_ISBOOL_FALSE, JENTRY_ISBOOL_TRUE, JENTRY_ISNULL,
+    JENTRY_ISNUMERIC, JENTRY_ISSTRING, JENTRY_OFFLENMASK, JENTRY_TYPEMASK,
+};
+const JB_OFFSET_STRIDE: usize = pg_sys::JB_OFFSET_STRIDE as usize;
+
+// numeric.c: the short numeric header
+const NUMERIC_SHORT: u16 = 0x8000;
+const NUMERIC_FORMAT_MASK: u16 = 0xC000;
+const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
+const NUMERIC_SHORT_DSCALE_MASK: u16 = 0x1F80;
+const NUMERIC_SHORT_WEIGHT_SIGN_MASK: u16 = 0x0040;
+const NUMERIC_SHORT_WEIGHT_MASK: u16 = 0x003F;
 
 /// The longest text a PostgreSQL output function can return (MaxAllocSize less the header).
 const MAX_PRINTABLE_BYTES: usize = 0x3fff_ffff - 5;
@@ -38,6 +39,17 @@ fn varlena_header(len: usize) -> [u8; 4] {
     } else {
         (len & 0x3FFF_FFFF).to_ne_bytes()
     }
+}
+
+/// The size a 4-byte varlena header declares (VARSIZE_4B); `None` for other header kinds.
+fn varlena_size(header: [u8; 4]) -> Option<usize> {
+    let word = u32::from_ne_bytes(header);
+    let (is_4b, size) = if cfg!(target_endian = "little") {
+        (word & 0b11 == 0, word >> 2)
+    } else {
+        (word & 0xC000_0000 == 0, word & 0x3FFF_FFFF)
+    };
+    is_4b.then_some(size as usize)
 }
 
 /// The numeric int64_to_numeric makes: short header, base-10000 digits without leading or
@@ -53,14 +65,12 @@ fn push_numeric(out: &mut Vec<u8>, value: i64) {
     }
     let lowest = digits[..count].iter().take_while(|d| **d == 0).count();
     let kept = &digits[lowest..count];
-    const NUMERIC_SHORT: u16 = 0x8000;
-    const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
     let mut header = NUMERIC_SHORT;
     if !kept.is_empty() {
         if value < 0 {
             header |= NUMERIC_SHORT_SIGN_MASK;
         }
-        header |= (count as u16 - 1) & 0x003F; // weight, never negative for an integer
+        header |= (count as u16 - 1) & NUMERIC_SHORT_WEIGHT_MASK; // never negative here
     }
     out.extend_from_slice(&varlena_header(6 + 2 * kept.len()));
     out.extend_from_slice(&header.to_ne_bytes());
@@ -205,8 +215,8 @@ pub fn object(members: &mut [(&[u8], Scalar)]) -> (pg_sys::Datum, Vec<u8>) {
     for (i, item) in items.enumerate() {
         let (kind, len) = push_data(&mut buffer, item);
         total += len;
-        if total > JENTRY_OFFLENMASK {
-            too_large("for a jsonb object", total, JENTRY_OFFLENMASK);
+        if total > JENTRY_OFFLENMASK as usize {
+            too_large("for a jsonb object", total, JENTRY_OFFLENMASK as usize);
         }
         let entry = if i % JB_OFFSET_STRIDE == 0 {
             kind | total as u32 | JENTRY_HAS_OFF
@@ -228,47 +238,52 @@ pub fn object(members: &mut [(&[u8], Scalar)]) -> (pg_sys::Datum, Vec<u8>) {
 /// numeric_out of a numeric with scale 0 in short format and base-10000 digits in range (what
 /// `push_numeric` and numeric_in make of integers); `None` for any other numeric.
 fn push_integer_numeric_text(out: &mut Vec<u8>, numeric: &[u8]) -> Option<()> {
+    let declared = varlena_size(numeric.get(..4)?.try_into().ok()?)?;
     let header = u16::from_ne_bytes(numeric.get(4..6)?.try_into().ok()?);
-    let varsize = u32::from_ne_bytes(numeric.get(..4)?.try_into().ok()?);
-    let declared = if cfg!(target_endian = "little") {
-        varsize >> 2
-    } else {
-        varsize & 0x3FFF_FFFF
-    } as usize;
-    // a 4-byte varlena header (low bits 00), short format (0x8000), scale 0, weight >= 0
-    if varsize & 0b11 != 0 || declared != numeric.len() || header & 0xC000 != 0x8000 {
+    let digits = &numeric[6..];
+    let canonical = declared == numeric.len()
+        && header & NUMERIC_FORMAT_MASK == NUMERIC_SHORT
+        && header & (NUMERIC_SHORT_DSCALE_MASK | NUMERIC_SHORT_WEIGHT_SIGN_MASK) == 0
+        && digits.len().is_multiple_of(2);
+    if !canonical {
         return None;
     }
-    if header & 0x1F80 != 0 || header & 0x0040 != 0 {
+    let digit = |position: usize| {
+        digits
+            .get(2 * position..2 * position + 2)
+            .map_or(0, |pair| i16::from_ne_bytes([pair[0], pair[1]]))
+    };
+    if (0..digits.len() / 2).any(|p| !(0..10_000).contains(&digit(p))) {
         return None;
     }
-    let weight = usize::from(header & 0x003F);
-    let digits: Vec<i16> = numeric[6..]
-        .chunks_exact(2)
-        .map(|pair| i16::from_ne_bytes([pair[0], pair[1]]))
-        .collect();
-    if !(numeric.len() - 6).is_multiple_of(2) || digits.iter().any(|d| !(0..10_000).contains(d)) {
-        return None;
-    }
-    if header & 0x2000 != 0 {
+    if header & NUMERIC_SHORT_SIGN_MASK != 0 {
         out.push(b'-');
     }
     // get_str_from_var with dscale 0: every digit position up to the weight, missing ones 0
-    for position in 0..=weight {
-        let digit = digits.get(position).copied().unwrap_or(0);
-        if position == 0 {
-            let _ = write!(out, "{digit}");
+    for position in 0..=usize::from(header & NUMERIC_SHORT_WEIGHT_MASK) {
+        let _ = if position == 0 {
+            write!(out, "{}", digit(position))
         } else {
-            let _ = write!(out, "{digit:04}");
-        }
+            write!(out, "{:04}", digit(position))
+        };
     }
     Some(())
 }
 
-/// jsonb_out's text of a stored jsonb (its bytes after the varlena header) when it is an object
-/// of strings, integers, booleans and nulls; `None` for anything else (containers, other
-/// numerics, a NUL byte that jsonb_out would stop at, malformed bytes), to be printed by jsonb_out.
-pub fn object_text(content: &[u8]) -> Option<Vec<u8>> {
+/// Appends jsonb_out's text of a stored jsonb (its bytes after the varlena header) when it is
+/// an object of strings, integers, booleans and nulls, and returns true; for anything else
+/// (containers, other numerics, a NUL byte that jsonb_out would stop at, malformed bytes)
+/// leaves `out` as it was and returns false: print it with jsonb_out.
+pub fn push_object_text(out: &mut Vec<u8>, content: &[u8]) -> bool {
+    let start = out.len();
+    let printed = push_object_text_or_none(out, content).is_some();
+    if !printed {
+        out.truncate(start);
+    }
+    printed
+}
+
+fn push_object_text_or_none(text: &mut Vec<u8>, content: &[u8]) -> Option<()> {
     let word = |at: usize| -> Option<u32> {
         Some(u32::from_ne_bytes(
             content.get(at..at + 4)?.try_into().ok()?,
@@ -286,7 +301,7 @@ pub fn object_text(content: &[u8]) -> Option<Vec<u8>> {
     let mut start = 0usize;
     for i in 0..2 * pairs {
         let entry = word(4 + 4 * i)?;
-        let field = (entry & JENTRY_OFFLENMASK as u32) as usize;
+        let field = (entry & JENTRY_OFFLENMASK) as usize;
         let end = if entry & JENTRY_HAS_OFF != 0 {
             field
         } else {
@@ -296,7 +311,7 @@ pub fn object_text(content: &[u8]) -> Option<Vec<u8>> {
         items.push((entry & JENTRY_TYPEMASK, start, bytes));
         start = end;
     }
-    let mut text = Vec::with_capacity(content.len() + 4 * pairs + 2);
+    text.reserve(content.len() + 4 * pairs + 2);
     text.push(b'{');
     for i in 0..pairs {
         let (key_type, _, key) = items[i];
@@ -307,14 +322,14 @@ pub fn object_text(content: &[u8]) -> Option<Vec<u8>> {
         if i > 0 {
             text.extend_from_slice(b", ");
         }
-        push_json_string(&mut text, key);
+        push_json_string(text, key);
         text.extend_from_slice(b": ");
         match value_type {
-            JENTRY_ISSTRING if !value.contains(&0) => push_json_string(&mut text, value),
+            JENTRY_ISSTRING if !value.contains(&0) => push_json_string(text, value),
             JENTRY_ISNUMERIC => {
                 // the numeric starts at the next 4-byte boundary of the data area
                 let padding = value_start.next_multiple_of(4) - value_start;
-                push_integer_numeric_text(&mut text, value.get(padding..)?)?
+                push_integer_numeric_text(text, value.get(padding..)?)?
             }
             JENTRY_ISBOOL_TRUE => text.extend_from_slice(b"true"),
             JENTRY_ISBOOL_FALSE => text.extend_from_slice(b"false"),
@@ -323,13 +338,13 @@ pub fn object_text(content: &[u8]) -> Option<Vec<u8>> {
         }
     }
     text.push(b'}');
-    Some(text)
+    Some(())
 }
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
-    use super::{object, object_text, push_json_string, push_numeric, Scalar};
+    use super::{object, push_json_string, push_numeric, push_object_text, Scalar};
     use pgrx::prelude::*;
 
     /// The bytes of a varlena datum, header included.
@@ -506,12 +521,17 @@ mod tests {
                 };
                 (printed, content)
             });
-            match object_text(&content) {
-                Some(ours) => {
-                    assert!(expect_fast, "{json} should be left to jsonb_out");
-                    assert_eq!(String::from_utf8(ours).expect("UTF-8"), printed, "{json}");
-                }
-                None => assert!(!expect_fast, "{json} should be read directly"),
+            let mut ours = b"kept".to_vec();
+            if push_object_text(&mut ours, &content) {
+                assert!(expect_fast, "{json} should be left to jsonb_out");
+                assert_eq!(
+                    String::from_utf8(ours).expect("UTF-8"),
+                    format!("kept{printed}"),
+                    "{json}"
+                );
+            } else {
+                assert!(!expect_fast, "{json} should be read directly");
+                assert_eq!(ours, b"kept", "{json}: nothing appended");
             }
         };
         for json in flat {

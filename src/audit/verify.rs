@@ -106,14 +106,11 @@ unsafe fn printed_jsonb(
     out: &mut Vec<u8>,
 ) -> Option<std::ops::Range<usize>> {
     let datum = value?;
-    match jsonb_flat::object_text(column_bytes(datum)) {
-        Some(text) => {
-            let start = out.len();
-            out.extend_from_slice(&text);
-            Some(start..out.len())
-        }
-        None => printed(jsonb_out, Some(datum), out),
+    let start = out.len();
+    if jsonb_flat::push_object_text(out, column_bytes(datum)) {
+        return Some(start..out.len());
     }
+    printed(jsonb_out, Some(datum), out)
 }
 
 /// The rows of the batch just fetched into SPI_tuptable, each deformed once (reading columns

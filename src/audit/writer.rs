@@ -6,6 +6,7 @@ use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
 use std::ffi::{CStr, CString};
 
 /// A jsonb value to store and its text output (jsonb_out), which is what the row hash covers.
@@ -255,16 +256,18 @@ fn role_name(oid: pg_sys::Oid) -> std::rc::Rc<[u8]> {
 }
 
 thread_local! {
-    /// The client address of this session (constant for its life), as inet text.
-    static CLIENT_ADDR: std::cell::OnceCell<Option<String>> = const { std::cell::OnceCell::new() };
+    /// The client address, constant for the session's life (None over a Unix socket): the inet
+    /// datum stored, kept in TopMemoryContext, and its text, which is hashed.
+    static CLIENT_ADDR: std::cell::OnceCell<Option<(pg_sys::Datum, std::rc::Rc<[u8]>)>> =
+        const { std::cell::OnceCell::new() };
 }
 
-fn client_addr() -> Option<String> {
+fn client_addr() -> Option<(pg_sys::Datum, std::rc::Rc<[u8]>)> {
     CLIENT_ADDR.with(|cell| {
         cell.get_or_init(|| unsafe {
-            pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]).map(|datum| {
-                String::from_utf8_lossy(&output_bytes(pg_sys::INETOID, datum)).into_owned()
-            })
+            PgMemoryContexts::TopMemoryContext
+                .switch_to(|_| pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]))
+                .map(|datum| (datum, output_bytes(pg_sys::INETOID, datum).into()))
         })
         .clone()
     })
@@ -437,7 +440,7 @@ pub fn write(record: AuditRecord) -> i64 {
             actor.as_deref(),
             Some(&session_user),
             Some(&current_user),
-            client.as_deref().map(str::as_bytes),
+            client.as_ref().map(|(_, text)| &text[..]),
             application.as_deref(),
             Some(record.op.as_bytes()),
             record.table_name.as_deref().map(str::as_bytes),
@@ -449,16 +452,6 @@ pub fn write(record: AuditRecord) -> i64 {
         ],
     });
 
-    let inet = client.as_deref().map(|text| {
-        let cstring = CString::new(text).expect("inet text has no NUL");
-        unsafe {
-            pgrx::direct_function_call_as_datum(
-                pg_sys::inet_in,
-                &[Some(pg_sys::Datum::from(cstring.as_ptr()))],
-            )
-            .expect("inet_in never returns NULL")
-        }
-    });
     let datums: [Option<pg_sys::Datum>; 16] = [
         id.into_datum(),
         Some(pg_sys::Datum::from(at_micros)),
@@ -466,7 +459,7 @@ pub fn write(record: AuditRecord) -> i64 {
         actor.as_deref().map(text_datum),
         Some(text_datum(&session_user)),
         Some(text_datum(&current_user)),
-        inet,
+        client.map(|(datum, _)| datum),
         application.as_deref().map(text_datum),
         record.op.into_datum(),
         record.table_name.into_datum(),
