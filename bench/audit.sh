@@ -3,6 +3,9 @@
 # unaudited, with the seed's PL/pgSQL to_jsonb trigger, and with ge_security's native trigger;
 # synchronous_commit off and on; then audit_verify() against a plain SHA-256 scan of the same
 # rows. Prints a table of ratios. BENCH_SECONDS, BENCH_ROUNDS.
+# BENCH_FLOOR=1 adds a fourth table, floor_accounts, for a build with bench/audit_floor.patch
+# applied: its audit rows carry no row data, which measures the floor of any trigger that writes
+# one row per change (README, Benchmarks).
 # This VM drifts by ±20 % from minute to minute, so each round runs the three variants back to
 # back (order rotating) and a ratio is the median of the per-round ratios. Every run starts
 # from the same state: its table vacuumed and a CHECKPOINT taken (autovacuum is off, so
@@ -26,29 +29,45 @@ CREATE TABLE plpgsql_accounts (LIKE plain_accounts INCLUDING ALL);
 INSERT INTO plpgsql_accounts SELECT * FROM plain_accounts;
 CREATE TABLE native_accounts (LIKE plain_accounts INCLUDING ALL);
 INSERT INTO native_accounts SELECT * FROM plain_accounts;
--- the seed standard's trigger, unchained
+-- the seed standard's audit table and trigger function (seed 004, "Add Audit Logging"),
+-- unchained, verbatim but for the key column's name (aid for id)
 CREATE TABLE seed_audit_log (
   id bigserial PRIMARY KEY, table_name text NOT NULL, record_id bigint NOT NULL, action text NOT NULL,
-  old_values jsonb, new_values jsonb, changed_by text, changed_at timestamptz NOT NULL DEFAULT now());
-CREATE FUNCTION seed_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+  old_values jsonb, new_values jsonb, changed_by text NOT NULL, changed_at timestamptz NOT NULL DEFAULT now());
+CREATE FUNCTION seed_audit() RETURNS trigger AS $$
 BEGIN
   INSERT INTO seed_audit_log (table_name, record_id, action, old_values, new_values, changed_by)
-  VALUES (TG_TABLE_NAME, NEW.aid, TG_OP, to_jsonb(OLD), to_jsonb(NEW),
-          current_setting('app.current_actor', true));
-  RETURN NEW;
-END $$;
-CREATE TRIGGER seed_audit AFTER UPDATE ON plpgsql_accounts FOR EACH ROW EXECUTE FUNCTION seed_audit();
+  VALUES (
+    TG_TABLE_NAME,
+    COALESCE(NEW.aid, OLD.aid),
+    TG_OP,
+    CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END,
+    CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END,
+    current_setting('app.current_user', true)
+  );
+  RETURN COALESCE(NEW, OLD);
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_accounts FOR EACH ROW EXECUTE FUNCTION seed_audit();
 SELECT ge_security.enable_audit('native_accounts');
+CREATE TABLE floor_accounts (LIKE plain_accounts INCLUDING ALL);
+INSERT INTO floor_accounts SELECT * FROM plain_accounts;
+SELECT ge_security.enable_audit('floor_accounts');
 VACUUM ANALYZE;
 SQL
-for v in plain plpgsql native; do
+variants=(plain plpgsql native)
+[ "${BENCH_FLOOR:-0}" = 1 ] && variants+=(floor)
+for v in "${variants[@]}"; do
   printf '\\set aid random(1, 100000)\nUPDATE %s_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n' "$v" >"$dir/$v.sql"
 done
 chown postgres: "$dir"/*.sql
 
+# every client names its actor, as an application would; each trigger records it in its own
+# setting (the seed's column is NOT NULL)
+actor="-c app.current_actor=bench-app -c app.current_user=bench-app"
 tps() { # variant sync -> tps
   q -c "VACUUM $1_accounts" -c "CHECKPOINT" >/dev/null
-  as_postgres env -u RUST_BACKTRACE PGOPTIONS="-c synchronous_commit=$2" "$PG_BIN/pgbench" -h "$dir" \
+  as_postgres env -u RUST_BACKTRACE PGOPTIONS="-c synchronous_commit=$2 $actor" "$PG_BIN/pgbench" -h "$dir" \
     -p "$port" -n -c 4 -j 2 -T "$SECONDS_PER_RUN" -f "$dir/$1.sql" postgres 2>/dev/null \
     | awk '/^tps = / {print $3}'
 }
@@ -62,11 +81,10 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 sealer=$!
 
 declare -A tps_of
-variants=(plain plpgsql native)
 for round in $(seq 1 "$ROUNDS"); do
   for sync in off on; do
-    for k in 0 1 2; do
-      v=${variants[$(((round + k) % 3))]}
+    for k in "${!variants[@]}"; do
+      v=${variants[$(((round + k) % ${#variants[@]}))]}
       tps_of[$v.$sync.$round]=$(tps "$v" "$sync")
     done
   done
@@ -74,18 +92,19 @@ done
 touch "$dir/stop_sealer"; wait $sealer 2>/dev/null || true
 q -c "SELECT ge_security.audit_seal()" >/dev/null
 
-# per_round SYNC EXPR: EXPR of u (unaudited), p (PL/pgSQL), n (native) tps in each round
+# per_round SYNC EXPR: EXPR of u (unaudited), p (PL/pgSQL), n (native), f (floor) tps in each round
 per_round() {
   for round in $(seq 1 "$ROUNDS"); do
     awk -v u="${tps_of[plain.$1.$round]}" -v p="${tps_of[plpgsql.$1.$round]}" \
-      -v n="${tps_of[native.$1.$round]}" "BEGIN {printf \"%.4f\\n\", $2}"
+      -v n="${tps_of[native.$1.$round]}" -v f="${tps_of[floor.$1.$round]:-0}" \
+      "BEGIN {printf \"%.4f\\n\", $2}"
   done | median
 }
 row() { # label expression [note]
   printf '%-28s %12.2f %12.2f  %s\n' "$1" "$(per_round off "$2")" "$(per_round on "$2")" "${3:-}"
 }
 printf '\n%-28s %12s %12s\n' "audit trigger (4 clients)" "sync off" "sync on"
-for v in plain plpgsql native; do
+for v in "${variants[@]}"; do
   printf '%-28s %12.0f %12.0f  tps (median of %s rounds of %s s)\n' "$v" \
     "$(for r in $(seq 1 "$ROUNDS"); do echo "${tps_of[$v.off.$r]}"; done | median)" \
     "$(for r in $(seq 1 "$ROUNDS"); do echo "${tps_of[$v.on.$r]}"; done | median)" "$ROUNDS" "$SECONDS_PER_RUN"
@@ -99,13 +118,27 @@ row "plpgsql / unaudited" "p / u"
 # PL/pgSQL adds. A free trigger reaches unaudited/PL/pgSQL: the ceiling of native/PL/pgSQL here.
 row "added time, native / PL" "(1/n - 1/u) / (1/p - 1/u)" "same target, machine-independent: <= 0.44 (off)"
 row "ceiling here" "u / p" "native / PL/pgSQL of a zero-cost trigger"
+if [ "${BENCH_FLOOR:-0}" = 1 ]; then
+  with_rows=$(q -c "SELECT count(*) FROM ge_security.audit_log
+                    WHERE table_name = 'public.floor_accounts' AND old_row IS NOT NULL")
+  if [ "$with_rows" != 0 ]; then
+    echo "BENCH_FLOOR=1 needs a build with bench/audit_floor.patch applied (floor rows carry row data)" >&2
+    exit 1
+  fi
+  row "floor / unaudited" "f / u" "an audit row without row data: no trigger that writes a row beats it"
+  row "floor / PL/pgSQL" "f / p"
+  row "native / floor" "n / f"
+fi
 med_native_off=$(for r in $(seq 1 "$ROUNDS"); do echo "${tps_of[native.off.$r]}"; done | median)
 max_backlog=$(sort -g "$dir/backlog.txt" | tail -1)
-native_total=$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE op = 'UPDATE'")
+native_total=$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE table_name = 'public.native_accounts' AND op = 'UPDATE'")
 committed=$(q -c "SELECT sum(abalance) FROM native_accounts")
 printf '%-28s %12s rows = %s s of writes at the native sync-off rate (target < 2 s)\n' \
   "max unsealed backlog" "$max_backlog" "$(awk -v b="$max_backlog" -v t="$med_native_off" 'BEGIN {printf "%.2f", b / t}')"
 printf '%-28s %12s audit rows for %s committed updates\n' "audit rows = writes" "$native_total" "$committed"
+seed_total=$(q -c "SELECT count(*) FROM seed_audit_log")
+seed_committed=$(q -c "SELECT sum(abalance) FROM plpgsql_accounts")
+printf '%-28s %12s rows for %s committed updates\n' "seed trigger rows = writes" "$seed_total" "$seed_committed"
 
 # verification against the floor of reading and hashing the same rows
 time_ms() { q -c "\\timing on" -c "$1" | awk '/^Time:/ {print $2}'; }
@@ -120,4 +153,4 @@ printf '%-28s %12.0f ms\n' "sha256 scan" "$s"
 printf '%-28s %12s  target <= 1.5\n' "verify / sha256 scan" "$(ratio "$v" "$s")"
 clean=$(q -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM ge_security.audit_verify()")
 printf '%-28s %12s\n' "audit_verify() after load" "$clean"
-[ "$native_total" = "$committed" ] && [ "$clean" = ok ]
+[ "$native_total" = "$committed" ] && [ "$seed_total" = "$seed_committed" ] && [ "$clean" = ok ]
