@@ -22,6 +22,12 @@ pub fn register() {
 /// One sealing cycle; returns the digest when rows were sealed.
 fn seal_once() -> Option<String> {
     BackgroundWorker::transaction(|| {
+        // Before the first snapshot, as SET TRANSACTION would: sealing needs READ COMMITTED
+        // and writes, whatever default_transaction_isolation / _read_only say.
+        unsafe {
+            pg_sys::XactIsoLevel = pg_sys::XACT_READ_COMMITTED as i32;
+            pg_sys::XactReadOnly = false;
+        }
         let installed = Spi::get_one::<bool>(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ge_security')",
         )

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The background worker seals the trail by itself every seal_interval, logs the digest,
-# comes back after being killed, and stops cleanly with the server.
+# comes back after being killed, and stops cleanly with the server. Sessions default to
+# SERIALIZABLE here: the worker seals in READ COMMITTED all the same.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir worker
 port=54397
-cluster_create "$dir" "$port" "ge_security.databases = 'postgres'" "ge_security.seal_interval = 200ms"
+cluster_create "$dir" "$port" "ge_security.databases = 'postgres'" "ge_security.seal_interval = 200ms" \
+  "default_transaction_isolation = 'serializable'"
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 

@@ -6,11 +6,13 @@ use pgrx::{pg_shmem_init, pg_sys};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// One slot per backend (indexed by backend id); 0 means "holds nothing".
+/// One slot per backend (indexed by backend id).
 const SLOTS: usize = 4096;
 
-/// Held ids per backend; `[SLOTS]` is the highest id handed out so far (0: unknown yet).
-static HOLDS: PgLwLock<[AtomicU64; SLOTS + 1]> =
+/// Per backend slot: `[2 * slot]` the lowest audit id its open transaction holds (0: none),
+/// `[2 * slot + 1]` the database it is connected to. Each database has its own trail and id
+/// sequence, so the sealer of one database looks only at the holds of its own backends.
+static HOLDS: PgLwLock<[AtomicU64; 2 * SLOTS]> =
     unsafe { PgLwLock::new(c"ge_security_audit_horizon") };
 
 /// Set in the postmaster when the library is preloaded; inherited by every backend.
@@ -19,11 +21,90 @@ static PRELOADED: AtomicBool = AtomicBool::new(false);
 thread_local! {
     /// Whether this backend's current transaction holds a slot.
     static HELD_HERE: Cell<bool> = const { Cell::new(false) };
+    /// The id sequence last found to hand out ids in order (CACHE 1, INCREMENT 1, NO CYCLE),
+    /// forgotten whenever pg_sequence changes.
+    static ORDERED_SEQUENCE: Cell<Option<pg_sys::Oid>> = const { Cell::new(None) };
+    static SEQUENCE_CALLBACK: Cell<bool> = const { Cell::new(false) };
 }
 
 unsafe extern "C-unwind" {
     /// `nextval()` without the privilege check: app roles write audit rows without any grant.
     fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
+}
+
+/// A row of pg_sequence (catalog/pg_sequence.h; not in pgrx's bindings).
+#[repr(C)]
+struct FormPgSequence {
+    seqrelid: pg_sys::Oid,
+    seqtypid: pg_sys::Oid,
+    seqstart: i64,
+    seqincrement: i64,
+    seqmax: i64,
+    seqmin: i64,
+    seqcache: i64,
+    seqcycle: bool,
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_ordered_sequence(
+    _arg: pg_sys::Datum,
+    _cache_id: std::ffi::c_int,
+    _hash_value: u32,
+) {
+    ORDERED_SEQUENCE.set(None);
+}
+
+/// The horizon holds only if ids are handed out one by one in increasing order: a backend
+/// that caches ids holds some below the sequence's last value without a slot saying so, and a
+/// cycling or decreasing sequence hands out ids below sealed ones. Anything else is refused
+/// (and audited writes fail) until the sequence is back to its definition.
+pub fn require_ordered(sequence: pg_sys::Oid) {
+    if ORDERED_SEQUENCE.get() == Some(sequence) {
+        return;
+    }
+    if !SEQUENCE_CALLBACK.replace(true) {
+        unsafe {
+            pg_sys::CacheRegisterSyscacheCallback(
+                pg_sys::SysCacheIdentifier::SEQRELID as std::ffi::c_int,
+                Some(forget_ordered_sequence),
+                pg_sys::Datum::from(0usize),
+            )
+        };
+    }
+    let ordered = unsafe {
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::SEQRELID as std::ffi::c_int,
+            pg_sys::Datum::from(sequence),
+        );
+        if tuple.is_null() {
+            false
+        } else {
+            let form = &*((*tuple)
+                .t_data
+                .cast::<u8>()
+                .add((*(*tuple).t_data).t_hoff as usize))
+            .cast::<FormPgSequence>();
+            let ordered = form.seqrelid == sequence
+                && form.seqincrement == 1
+                && form.seqcache == 1
+                && !form.seqcycle;
+            pg_sys::ReleaseSysCache(tuple);
+            ordered
+        }
+    };
+    if !ordered {
+        crate::error::GeError::new(
+            crate::error::Kind::PrerequisiteState,
+            "ge_security.audit_log_id_seq must hand out ids one by one: INCREMENT 1, CACHE 1, NO CYCLE",
+        )
+        .detail("Sealing relies on every id below the sequence's last value being accounted for.")
+        .hint(
+            "ALTER SEQUENCE ge_security.audit_log_id_seq INCREMENT 1 CACHE 1 NO CYCLE, then \
+             reconnect the sessions that cached ids.",
+        )
+        .raise();
+    }
+    ORDERED_SEQUENCE.set(Some(sequence));
 }
 
 fn nextval(sequence: pg_sys::Oid) -> i64 {
@@ -32,7 +113,7 @@ fn nextval(sequence: pg_sys::Oid) -> i64 {
 
 /// Called from `_PG_init` while shared_preload_libraries is processed.
 pub fn init() {
-    pg_shmem_init!(HOLDS = [const { AtomicU64::new(0) }; SLOTS + 1]);
+    pg_shmem_init!(HOLDS = [const { AtomicU64::new(0) }; 2 * SLOTS]);
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
     PRELOADED.store(true, Ordering::SeqCst);
 }
@@ -57,35 +138,43 @@ fn my_slot() -> usize {
 /// Hand out the next audit id from `sequence`. The first id of a transaction is allocated and
 /// recorded as held under the shared lock, so the sealer (exclusive) never sees it half done.
 pub fn allocate_id(sequence: pg_sys::Oid) -> i64 {
+    require_ordered(sequence);
     if HELD_HERE.get() {
-        let id = nextval(sequence);
-        HOLDS.share()[SLOTS].fetch_max(id as u64, Ordering::SeqCst);
-        return id;
+        return nextval(sequence);
     }
     let slot = my_slot();
+    // the lock nextval takes, taken first: under the shared horizon lock nextval then waits for
+    // nothing but the sequence's buffer (an open ALTER SEQUENCE would otherwise stall the sealer
+    // on the horizon lock, where no deadlock detector looks)
+    unsafe { pg_sys::LockRelationOid(sequence, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE) };
     let holds = HOLDS.share();
     let id = nextval(sequence);
-    holds[slot].store(id as u64, Ordering::SeqCst);
-    holds[SLOTS].fetch_max(id as u64, Ordering::SeqCst);
+    holds[2 * slot + 1].store(
+        u64::from(u32::from(unsafe { pg_sys::MyDatabaseId })),
+        Ordering::SeqCst,
+    );
+    holds[2 * slot].store(id as u64, Ordering::SeqCst);
     drop(holds);
     HELD_HERE.set(true);
     id
 }
 
-/// The horizon H: every committed audit row below it is visible to a snapshot taken after
-/// this call returns, and no transaction can still commit a row below it.
-/// `last_allocated` is the sequence's last value read before the call.
+/// The horizon H of this database: every committed audit row below it is visible to a
+/// snapshot taken after this call returns, and no transaction can still commit a row below it.
+/// `last_allocated` is the highest id the sequence has handed out, read before the call: an id
+/// handed out later is above it, and the first id of every transaction that got one earlier
+/// and is still open is in its slot.
 pub fn read(last_allocated: i64) -> i64 {
+    let database = u64::from(u32::from(unsafe { pg_sys::MyDatabaseId }));
     let holds = HOLDS.exclusive();
-    let highest = holds[SLOTS].fetch_max(last_allocated.max(0) as u64, Ordering::SeqCst);
-    let next_unallocated = highest.max(last_allocated.max(0) as u64) + 1;
-    let lowest_held = holds[..SLOTS]
-        .iter()
-        .map(|slot| slot.load(Ordering::SeqCst))
+    let lowest_held = holds
+        .chunks_exact(2)
+        .filter(|slot| slot[1].load(Ordering::SeqCst) == database)
+        .map(|slot| slot[0].load(Ordering::SeqCst))
         .filter(|id| *id != 0)
         .min()
         .unwrap_or(u64::MAX);
-    lowest_held.min(next_unallocated) as i64
+    lowest_held.min(last_allocated.max(0) as u64 + 1) as i64
 }
 
 /// Release the hold only once the outcome is visible to others (COMMIT/ABORT callbacks run
@@ -108,7 +197,7 @@ unsafe extern "C-unwind" fn on_xact_event(
         .raise(),
         pg_sys::XactEvent::XACT_EVENT_COMMIT | pg_sys::XactEvent::XACT_EVENT_ABORT => {
             if let Ok(slot) = std::panic::catch_unwind(my_slot) {
-                HOLDS.share()[slot].store(0, Ordering::SeqCst);
+                HOLDS.share()[2 * slot].store(0, Ordering::SeqCst);
             }
             HELD_HERE.set(false);
         }
