@@ -30,6 +30,8 @@ pub enum Kind {
     InvalidBinaryRepresentation,
     /// 54000: a value is larger than PostgreSQL can represent or print.
     ProgramLimit,
+    /// 39P01: a trigger function was attached in a way it cannot work (timing, level, event).
+    TriggerProtocol,
 }
 
 impl Kind {
@@ -49,6 +51,7 @@ impl Kind {
                 PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION
             }
             Kind::ProgramLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            Kind::TriggerProtocol => PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
         }
     }
 }

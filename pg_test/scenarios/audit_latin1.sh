@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The audit trail in a LATIN1 database: values outside ASCII (stored as single bytes, not
 # UTF-8) are recorded on INSERT, UPDATE and DELETE, on both the direct and the to_jsonb path,
-# and the trail verifies clean; a table whose names are not valid UTF-8 is refused up front.
+# and the trail verifies clean; a table whose names are not valid UTF-8 is refused up front,
+# and one renamed outside ASCII after enable_audit is still recorded, verified and disabled.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir latin1
@@ -46,3 +47,20 @@ refusal=$(sql -c "CREATE TABLE tête (id int PRIMARY KEY)" -c "\\set VERBOSITY v
   -c "SELECT ge_security.enable_audit('tête')" 2>&1 || true)
 case "$refusal" in *"0A000"*"valid UTF-8"*) ;; *) echo "non-UTF-8 table name: $refusal"; exit 1 ;; esac
 echo "  a table named outside ASCII in LATIN1: refused with SQLSTATE 0A000"
+
+# renamed outside ASCII after enable_audit: writes are still recorded (the name as stored),
+# the trail verifies, and disable_audit works whatever the names became
+sql >/dev/null <<'SQL'
+ALTER TABLE cafe RENAME TO café;
+ALTER TABLE café ADD COLUMN prénom text DEFAULT 'Zoë';
+INSERT INTO café VALUES ('thé', 2028, 'à la menthe');
+SELECT ge_security.audit_seal();
+SQL
+name=$(sql -c "SELECT table_name FROM ge_security.audit_log WHERE op = 'INSERT' ORDER BY id DESC LIMIT 1")
+[ "$name" = 'public."café"' ] || { echo "renamed table recorded as: $name"; exit 1; }
+verdict=$(sql -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM ge_security.audit_verify()")
+[ "$verdict" = ok ] || { echo "verify after rename: $verdict"; exit 1; }
+sql -c "SELECT ge_security.disable_audit('café')" >/dev/null
+left=$(sql -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'café'::regclass AND tgname LIKE 'ge_security%'")
+[ "$left" = 0 ] || { echo "disable_audit left $left triggers"; exit 1; }
+echo "  renamed outside ASCII after enable_audit: recorded, verified, and disabled"

@@ -48,7 +48,8 @@ fn lockdown_role(role: Option<&CStr>) -> String {
         Some(format!(
             "SELECT ge_security.lockdown_role({}); -- {statement}; {terminated} session(s) terminated",
             pgrx::spi::quote_literal(role)
-        )),
+        )
+        .into_bytes()),
     ));
     format!("role {quoted} locked down: NOLOGIN, {terminated} session(s) terminated")
 }

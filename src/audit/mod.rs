@@ -5,6 +5,7 @@ pub mod horizon;
 mod jsonb_flat;
 mod lockdown;
 mod merkle;
+mod output_settings;
 mod row_json;
 mod seal;
 mod trigger;
@@ -19,12 +20,42 @@ use writer::AuditRecord;
 const ROW_TRIGGER: &str = "ge_security_audit_row";
 const TRUNCATE_TRIGGER: &str = "ge_security_audit_truncate";
 
-fn record_ddl(table_name: &str, statement: String) {
+fn record_ddl(table_name: &[u8], statement: Vec<u8>) {
     writer::write(AuditRecord::without_rows(
         "DDL",
-        Some(table_name.to_owned()),
+        Some(table_name.to_vec()),
         Some(statement),
     ));
+}
+
+/// `SELECT ge_security.<function>('<name>')` with the name as a string literal, in bytes.
+fn call_statement(function: &str, name: &[u8]) -> Vec<u8> {
+    let mut statement = format!("SELECT ge_security.{function}('").into_bytes();
+    for &b in name {
+        if b == b'\'' {
+            statement.push(b'\'');
+        }
+        statement.push(b);
+    }
+    statement.extend_from_slice(b"')");
+    statement
+}
+
+/// Run utility SQL built from names as stored (server encoding, which need not be UTF-8).
+fn run_utility(sql: Vec<u8>) {
+    let sql = std::ffi::CString::new(sql).unwrap_or_else(|_| {
+        GeError::new(Kind::InvalidParameter, "name contains a NUL byte").raise()
+    });
+    unsafe {
+        if pg_sys::SPI_connect() != pg_sys::SPI_OK_CONNECT as i32 {
+            pgrx::error!("ge_security: SPI_connect failed");
+        }
+        let rc = pg_sys::SPI_execute(sql.as_ptr(), false, 0);
+        if rc < 0 {
+            pgrx::error!("ge_security: utility statement failed (SPI code {rc})");
+        }
+        pg_sys::SPI_finish();
+    }
 }
 
 /// A catalog name's bytes as stored (in the server encoding, which need not be UTF-8).
@@ -61,31 +92,41 @@ fn refuse_non_utf8_names(rel: &PgRelation) {
     }
 }
 
-/// The table's quoted name and key columns; the relation is closed again (lock kept) so that
-/// DDL on it can follow in this statement.
-fn audited_table(tbl: Option<pg_sys::Oid>) -> (String, Vec<usize>) {
+/// The table's quoted name (bytes as stored) and key columns; the relation is closed again
+/// (lock kept) so that DDL on it can follow in this statement. Enabling refuses names that are
+/// not UTF-8; disabling works whatever the names became since.
+fn audited_table(tbl: Option<pg_sys::Oid>, enabling: bool) -> (Vec<u8>, Vec<usize>) {
     let oid = tbl.unwrap_or_else(|| GeError::new(Kind::NullValue, "tbl must not be NULL").raise());
     let rel =
         unsafe { PgRelation::with_lock(oid, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE) };
-    refuse_non_utf8_names(&rel);
+    if enabling {
+        refuse_non_utf8_names(&rel);
+    }
     let name = trigger::qualified_name(&rel);
+    let shown = String::from_utf8_lossy(&name).into_owned();
     let kind = unsafe { (*rel.rd_rel).relkind } as u8;
     if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
-        GeError::new(Kind::WrongObjectType, format!("{name} is not a table"))
+        GeError::new(Kind::WrongObjectType, format!("{shown} is not a table"))
             .hint("Only ordinary and partitioned tables can be audited.")
             .raise();
     }
+    let namespace = unsafe { pg_sys::get_namespace_name((*rel.rd_rel).relnamespace) };
+    let namespace = if namespace.is_null() {
+        &[][..]
+    } else {
+        unsafe { std::ffi::CStr::from_ptr(namespace) }.to_bytes()
+    };
     if [
-        "ge_security",
-        "pg_catalog",
-        "information_schema",
-        "pg_toast",
+        &b"ge_security"[..],
+        b"pg_catalog",
+        b"information_schema",
+        b"pg_toast",
     ]
-    .contains(&rel.namespace())
+    .contains(&namespace)
     {
         GeError::new(
             Kind::WrongObjectType,
-            format!("{name} is a system or ge_security table and cannot be audited"),
+            format!("{shown} is a system or ge_security table and cannot be audited"),
         )
         .hint("Audit your own tables; the trail protects itself with its append-only guard.")
         .raise();
@@ -109,59 +150,136 @@ fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
         .hint("Add ge_security to shared_preload_libraries in postgresql.conf and restart.")
         .raise();
     }
-    let (name, keys) = audited_table(tbl);
+    let (name, keys) = audited_table(tbl, true);
+    require_key(&name, &keys);
+    let descendants = descendants(tbl);
+    attach_trigger(&name, ROW_TRIGGER);
+    attach_trigger(&name, TRUNCATE_TRIGGER);
+    for child in &descendants {
+        if !child.partition {
+            // an inheritance child: the parent's triggers do not fire for its rows
+            require_key(&child.name, &child.keys);
+            attach_trigger(&child.name, ROW_TRIGGER);
+        }
+        // partitions get the row trigger cloned from the parent, but no TRUNCATE trigger
+        attach_trigger(&child.name, TRUNCATE_TRIGGER);
+    }
+    record_ddl(&name, call_statement("enable_audit", &name));
+    let shown = String::from_utf8_lossy(&name).into_owned();
+    match descendants.len() {
+        0 => format!("auditing {shown}"),
+        n => format!("auditing {shown} and the partitions or child tables under it ({n})"),
+    }
+}
+
+fn require_key(name: &[u8], keys: &[usize]) {
     if keys.is_empty() {
         GeError::new(
             Kind::PrerequisiteState,
-            format!("{name} has no primary key or replica identity index"),
+            format!(
+                "{} has no primary key or replica identity index",
+                String::from_utf8_lossy(name)
+            ),
         )
         .detail("Each audit row names the changed row by its key.")
         .hint("Add a PRIMARY KEY, or ALTER TABLE ... REPLICA IDENTITY USING INDEX a unique index.")
         .raise();
     }
-    for (trigger, timing) in [
-        (
-            ROW_TRIGGER,
-            "AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW",
-        ),
-        (TRUNCATE_TRIGGER, "AFTER TRUNCATE ON {t} FOR EACH STATEMENT"),
-    ] {
-        let t = pgrx::spi::quote_identifier(trigger);
-        Spi::run(&format!(
-            "CREATE OR REPLACE TRIGGER {t} {} EXECUTE FUNCTION ge_security.audit_trigger(); \
-             ALTER TABLE {name} ENABLE ALWAYS TRIGGER {t}",
-            timing.replace("{t}", &name)
-        ))
-        .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+}
+
+/// A partition or inheritance child (at any depth) of an audited table.
+struct Descendant {
+    name: Vec<u8>,
+    keys: Vec<usize>,
+    partition: bool,
+}
+
+/// The table's partitions and inheritance children at any depth (tables only), locked as the
+/// table itself is.
+fn descendants(tbl: Option<pg_sys::Oid>) -> Vec<Descendant> {
+    let Some(oid) = tbl else { return Vec::new() };
+    let lock = pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE;
+    let mut found = Vec::new();
+    unsafe {
+        let all = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+            find_all_inheritors(oid, lock, std::ptr::null_mut())
+        });
+        let count = if all.is_null() {
+            0
+        } else {
+            (*all).length as usize
+        };
+        for n in 0..count {
+            let child = (*(*all).elements.add(n)).oid_value;
+            if child == oid {
+                continue;
+            }
+            let rel = PgRelation::with_lock(child, lock);
+            let kind = (*rel.rd_rel).relkind as u8;
+            if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
+                continue;
+            }
+            found.push(Descendant {
+                name: trigger::qualified_name(&rel),
+                keys: trigger::key_columns(&rel),
+                partition: (*rel.rd_rel).relispartition,
+            });
+        }
     }
-    record_ddl(
-        &name,
-        format!(
-            "SELECT ge_security.enable_audit('{}')",
-            name.replace('\'', "''")
-        ),
+    found
+}
+
+unsafe extern "C-unwind" {
+    /// catalog/pg_inherits.c (not in pgrx's bindings): the relation and all its descendants.
+    fn find_all_inheritors(
+        parent: pg_sys::Oid,
+        lockmode: pg_sys::LOCKMODE,
+        parents: *mut *mut pg_sys::List,
+    ) -> *mut pg_sys::List;
+}
+
+/// Create one of the audit triggers on a table, ENABLE ALWAYS.
+fn attach_trigger(name: &[u8], trigger: &str) {
+    let (timing, level) = if trigger == ROW_TRIGGER {
+        ("AFTER INSERT OR UPDATE OR DELETE", "FOR EACH ROW")
+    } else {
+        ("AFTER TRUNCATE", "FOR EACH STATEMENT")
+    };
+    let t = pgrx::spi::quote_identifier(trigger);
+    let mut sql = format!("CREATE OR REPLACE TRIGGER {t} {timing} ON ").into_bytes();
+    sql.extend_from_slice(name);
+    sql.extend_from_slice(
+        format!(" {level} EXECUTE FUNCTION ge_security.audit_trigger(); ALTER TABLE ").as_bytes(),
     );
-    format!("auditing {name}")
+    sql.extend_from_slice(name);
+    sql.extend_from_slice(format!(" ENABLE ALWAYS TRIGGER {t}").as_bytes());
+    run_utility(sql);
+}
+
+/// Drop one of the audit triggers from a table, if it is there.
+fn detach_trigger(name: &[u8], trigger: &str) {
+    let mut sql = format!(
+        "DROP TRIGGER IF EXISTS {} ON ",
+        pgrx::spi::quote_identifier(trigger)
+    )
+    .into_bytes();
+    sql.extend_from_slice(name);
+    run_utility(sql);
 }
 
 /// Remove the audit triggers from a table; the removal itself is recorded in the trail.
 #[pg_extern(sql = "CREATE FUNCTION disable_audit(tbl regclass) RETURNS text \
     VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'disable_audit_wrapper';")]
 fn disable_audit(tbl: Option<pg_sys::Oid>) -> String {
-    let (name, _) = audited_table(tbl);
-    for trigger in [ROW_TRIGGER, TRUNCATE_TRIGGER] {
-        Spi::run(&format!(
-            "DROP TRIGGER IF EXISTS {} ON {name}",
-            pgrx::spi::quote_identifier(trigger)
-        ))
-        .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+    let (name, _) = audited_table(tbl, false);
+    detach_trigger(&name, ROW_TRIGGER);
+    detach_trigger(&name, TRUNCATE_TRIGGER);
+    for child in descendants(tbl) {
+        if !child.partition {
+            detach_trigger(&child.name, ROW_TRIGGER);
+        }
+        detach_trigger(&child.name, TRUNCATE_TRIGGER);
     }
-    record_ddl(
-        &name,
-        format!(
-            "SELECT ge_security.disable_audit('{}')",
-            name.replace('\'', "''")
-        ),
-    );
-    format!("no longer auditing {name}")
+    record_ddl(&name, call_statement("disable_audit", &name));
+    format!("no longer auditing {}", String::from_utf8_lossy(&name))
 }

@@ -4,7 +4,7 @@ use super::jsonb_flat::{self, push_json_string, Scalar};
 use super::name_bytes;
 use super::writer::{jsonb_from_text, jsonb_with_text, output_bytes, StoredJsonb};
 use pgrx::pg_sys;
-use pgrx::{PgMemoryContexts, PgRelation};
+use pgrx::{PgMemoryContexts, PgRelation, PgSqlErrorCode, PgTryBuilder};
 
 /// Raw datums and null flags of a tuple, one per attribute of the relation.
 pub struct Deformed {
@@ -129,17 +129,135 @@ fn direct_object(
     StoredJsonb { datum, text }
 }
 
+/// How a table's rows are turned into jsonb.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ImagePath {
+    /// Every column has a type `direct_object` builds (integers, booleans, text).
+    Direct,
+    /// to_jsonb of the row.
+    ToJsonb,
+    /// to_jsonb of the row, which can refuse legal `json` values that jsonb cannot hold (a
+    /// \u0000 escape, or a character the database encoding lacks): tried in a subtransaction.
+    ToJsonbMayFail,
+}
+
+impl ImagePath {
+    pub fn of(rel: &PgRelation) -> ImagePath {
+        let desc = rel.tuple_desc();
+        let types: Vec<pg_sys::Oid> = desc
+            .iter()
+            .filter(|att| !att.is_dropped())
+            .map(|att| att.type_oid().value())
+            .collect();
+        if types.iter().all(|&t| has_direct_jsonb(t)) {
+            ImagePath::Direct
+        } else if types.iter().any(|&t| holds_json(t, 0)) {
+            ImagePath::ToJsonbMayFail
+        } else {
+            ImagePath::ToJsonb
+        }
+    }
+}
+
+/// Whether values of the type can hold a `json` value: json itself, or a domain, array or
+/// composite with one inside (nesting deeper than 32 levels is assumed to).
+fn holds_json(type_oid: pg_sys::Oid, depth: usize) -> bool {
+    if depth > 32 {
+        return true;
+    }
+    unsafe {
+        let base = pg_sys::getBaseType(type_oid);
+        if base == pg_sys::JSONOID {
+            return true;
+        }
+        let element = pg_sys::get_element_type(base);
+        if element != pg_sys::InvalidOid {
+            return holds_json(element, depth + 1);
+        }
+        if pg_sys::get_typ_typrelid(base) == pg_sys::InvalidOid {
+            return false;
+        }
+        let desc = pgrx::PgTupleDesc::from_pg_copy(pg_sys::lookup_rowtype_tupdesc_copy(base, -1));
+        let nested = desc
+            .iter()
+            .filter(|att| !att.is_dropped())
+            .any(|att| holds_json(att.type_oid().value(), depth + 1));
+        nested
+    }
+}
+
+/// `build` in a subtransaction; None if it raised `code` (which is then rolled back). Any
+/// other error propagates and aborts the statement as usual.
+fn in_subtransaction<T>(code: PgSqlErrorCode, build: impl FnOnce() -> T) -> Option<T> {
+    unsafe {
+        let context = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+        let restore = move || {
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+        };
+        let build = std::panic::AssertUnwindSafe(build);
+        PgTryBuilder::new(move || {
+            let built = build();
+            pg_sys::ReleaseCurrentSubTransaction();
+            restore();
+            Some(built)
+        })
+        .catch_when(code, move |_| {
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            restore();
+            None
+        })
+        .execute()
+    }
+}
+
+/// The row with every non-NULL column as a JSON string of its text output: the image of a
+/// row to_jsonb refuses, which records the same values losslessly.
+fn text_row_image(rel: &PgRelation, row: &Deformed) -> StoredJsonb {
+    let mut json = vec![b'{'];
+    for (i, att) in rel.tuple_desc().iter().enumerate() {
+        if att.is_dropped() {
+            continue;
+        }
+        if json.len() > 1 {
+            json.push(b',');
+        }
+        push_json_string(&mut json, name_bytes(&att.attname));
+        json.push(b':');
+        if row.nulls[i] {
+            json.extend_from_slice(b"null");
+        } else {
+            push_json_string(
+                &mut json,
+                &output_bytes(att.type_oid().value(), row.values[i]),
+            );
+        }
+    }
+    json.push(b'}');
+    jsonb_from_text(&json)
+}
+
 /// The row as to_jsonb(row) makes it, with its hashed text.
 pub fn row_image(
     rel: &PgRelation,
-    direct: bool,
+    path: ImagePath,
     tuple: *mut pg_sys::HeapTupleData,
     row: &Deformed,
 ) -> StoredJsonb {
-    if direct {
-        direct_object(rel, row, 0..row.values.len())
-    } else {
-        jsonb_with_text(generic_row_jsonb(rel, tuple))
+    match path {
+        ImagePath::Direct => direct_object(rel, row, 0..row.values.len()),
+        ImagePath::ToJsonb => jsonb_with_text(generic_row_jsonb(rel, tuple)),
+        ImagePath::ToJsonbMayFail => {
+            in_subtransaction(PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER, || {
+                generic_row_jsonb(rel, tuple)
+            })
+            .map(jsonb_with_text)
+            .unwrap_or_else(|| text_row_image(rel, row))
+        }
     }
 }
 
@@ -147,6 +265,8 @@ pub fn row_image(
 /// bare, everything else as a string of its text output.
 fn push_json_value(json: &mut Vec<u8>, typoid: pg_sys::Oid, datum: pg_sys::Datum) {
     let text = output_bytes(typoid, datum);
+    // a domain prints as its base type does, and is a number or boolean as that type is
+    let typoid = unsafe { pg_sys::getBaseType(typoid) };
     let finite_number = || {
         std::str::from_utf8(&text)
             .ok()
@@ -164,8 +284,8 @@ fn push_json_value(json: &mut Vec<u8>, typoid: pg_sys::Oid, datum: pg_sys::Datum
 }
 
 /// The key columns of a row as a jsonb object, with its hashed text.
-pub fn key_image(rel: &PgRelation, direct: bool, row: &Deformed, keys: &[usize]) -> StoredJsonb {
-    if direct {
+pub fn key_image(rel: &PgRelation, path: ImagePath, row: &Deformed, keys: &[usize]) -> StoredJsonb {
+    if path == ImagePath::Direct {
         return direct_object(rel, row, keys.iter().copied());
     }
     let desc = rel.tuple_desc();

@@ -1,14 +1,17 @@
 //! The native audit trigger: turns a row change (or a TRUNCATE) of an audited table into an
 //! audit record with row key, old/new row as jsonb, and the changed columns.
-use super::row_json::{self, Deformed};
+use super::output_settings::with_canonical_output;
+use super::row_json::{self, Deformed, ImagePath};
 use super::writer::{self, AuditRecord};
 use crate::error::{GeError, Kind};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{PgRelation, PgTrigger, PgTriggerError};
 
-/// datumIsEqual (utils/adt/datum.c): the same stored bytes. By-value datums compare as words,
-/// others by their size (VARSIZE_ANY for varlena, without detoasting) and contents.
+/// Whether two values of a column are the same value. Identical stored bytes are compared in
+/// place (datumIsEqual, utils/adt/datum.c); varlena values whose stored forms differ are
+/// compared as datum_image_eq does, detoasted: the toaster may compress or move an unchanged
+/// value, and a column added with a default stores it with another header than a new row.
 unsafe fn same_stored_value(
     att: &pg_sys::FormData_pg_attribute,
     a: pg_sys::Datum,
@@ -17,6 +20,23 @@ unsafe fn same_stored_value(
     if att.attbyval {
         return a == b;
     }
+    same_stored_bytes(att, a, b)
+        || (att.attlen == -1
+            && pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| datum_image_eq(a, b, false, -1)))
+}
+
+unsafe extern "C-unwind" {
+    /// utils/adt/datum.c (not in pgrx's bindings).
+    fn datum_image_eq(a: pg_sys::Datum, b: pg_sys::Datum, by_value: bool, length: i32) -> bool;
+}
+
+/// datumIsEqual for by-reference values: the same size (VARSIZE_ANY for varlena, without
+/// detoasting) and contents.
+unsafe fn same_stored_bytes(
+    att: &pg_sys::FormData_pg_attribute,
+    a: pg_sys::Datum,
+    b: pg_sys::Datum,
+) -> bool {
     let size = |datum: pg_sys::Datum| -> usize {
         let ptr = datum.cast_mut_ptr::<u8>();
         match att.attlen {
@@ -52,50 +72,95 @@ fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<Vec<
     changed
 }
 
-/// Attribute indexes of the primary key columns, else of the replica identity index.
+/// Attribute indexes of the primary key columns (deferrable or not), else of the replica
+/// identity index.
 pub fn key_columns(rel: &PgRelation) -> Vec<usize> {
+    let primary = primary_key_columns(rel);
+    if !primary.is_empty() {
+        return primary;
+    }
     let desc = rel.tuple_desc();
-    for kind in [
-        pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_PRIMARY_KEY,
-        pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_IDENTITY_KEY,
-    ] {
-        let bitmap = unsafe { pg_sys::RelationGetIndexAttrBitmap(rel.as_ptr(), kind) };
-        let mut names = Vec::new();
-        let mut member = -1;
-        loop {
-            member = unsafe { pg_sys::bms_next_member(bitmap, member) };
-            if member < 0 {
-                break;
-            }
-            let attnum = member + pg_sys::FirstLowInvalidHeapAttributeNumber;
-            let index = (attnum - 1) as usize;
-            if desc.get(index).is_some() {
-                names.push(index);
-            }
+    let bitmap = unsafe {
+        pg_sys::RelationGetIndexAttrBitmap(
+            rel.as_ptr(),
+            pg_sys::IndexAttrBitmapKind::INDEX_ATTR_BITMAP_IDENTITY_KEY,
+        )
+    };
+    let mut columns = Vec::new();
+    let mut member = -1;
+    loop {
+        member = unsafe { pg_sys::bms_next_member(bitmap, member) };
+        if member < 0 {
+            break;
         }
-        if !names.is_empty() {
-            return names;
+        let index = (member + pg_sys::FirstLowInvalidHeapAttributeNumber - 1) as usize;
+        if desc.get(index).is_some() {
+            columns.push(index);
         }
     }
-    Vec::new()
+    columns
 }
 
-pub fn qualified_name(rel: &PgRelation) -> String {
-    format!(
-        "{}.{}",
-        pgrx::spi::quote_identifier(rel.namespace()),
-        pgrx::spi::quote_identifier(rel.name())
-    )
+/// The primary key's columns in key order, read from the index itself: the relcache's key
+/// bitmap leaves out a DEFERRABLE primary key.
+fn primary_key_columns(rel: &PgRelation) -> Vec<usize> {
+    let mut columns = Vec::new();
+    unsafe {
+        let indexes = pg_sys::RelationGetIndexList(rel.as_ptr());
+        let count = if indexes.is_null() {
+            0
+        } else {
+            (*indexes).length as usize
+        };
+        for n in 0..count {
+            let oid = (*(*indexes).elements.add(n)).oid_value;
+            let index = pg_sys::index_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let form = (*index).rd_index;
+            if (*form).indisprimary {
+                let keys = (*form).indkey.values.as_slice((*form).indnkeyatts as usize);
+                columns = keys.iter().map(|&attnum| (attnum - 1) as usize).collect();
+            }
+            pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            if !columns.is_empty() {
+                break;
+            }
+        }
+        pg_sys::list_free(indexes);
+    }
+    columns
+}
+
+/// `schema.table`, each quoted as needed, from the names as stored (server encoding).
+pub fn qualified_name(rel: &PgRelation) -> Vec<u8> {
+    unsafe {
+        let namespace = pg_sys::get_namespace_name((*rel.rd_rel).relnamespace);
+        if namespace.is_null() {
+            GeError::new(
+                Kind::UndefinedObject,
+                "the schema of an audited table no longer exists",
+            )
+            .raise();
+        }
+        let quoted = |name: *const std::ffi::c_char| {
+            std::ffi::CStr::from_ptr(pg_sys::quote_identifier(name))
+                .to_bytes()
+                .to_vec()
+        };
+        let mut name = quoted(namespace);
+        name.push(b'.');
+        name.extend(quoted((*rel.rd_rel).relname.data.as_ptr()));
+        name
+    }
 }
 
 /// What the trigger needs to know about an audited table, cached per backend and forgotten
 /// when the table's relcache entry is invalidated (ALTER TABLE, new key, rename).
 struct TableInfo {
-    name: String,
+    name: Vec<u8>,
     /// Attribute indexes of the key columns.
     keys: Vec<usize>,
-    /// Every column has a type `row_json` builds directly.
-    direct_jsonb: bool,
+    /// How its rows become jsonb.
+    image_path: ImagePath,
 }
 
 thread_local! {
@@ -115,25 +180,63 @@ unsafe extern "C-unwind" fn forget_table(_arg: pg_sys::Datum, relid: pg_sys::Oid
     });
 }
 
+#[pg_guard]
+unsafe extern "C-unwind" fn forget_all_tables(
+    _arg: pg_sys::Datum,
+    _cache_id: std::ffi::c_int,
+    _hash_value: u32,
+) {
+    TABLES.with_borrow_mut(|tables| tables.clear());
+}
+
 fn table_info(rel: &PgRelation) -> std::rc::Rc<TableInfo> {
     if let Some(info) = TABLES.with_borrow(|tables| tables.get(&rel.oid()).cloned()) {
         return info;
     }
     if !TABLES_CALLBACK.replace(true) {
         unsafe {
-            pg_sys::CacheRegisterRelcacheCallback(Some(forget_table), pg_sys::Datum::from(0usize))
-        };
+            pg_sys::CacheRegisterRelcacheCallback(Some(forget_table), pg_sys::Datum::from(0usize));
+            // a schema rename does not touch the relcache entries of its tables
+            pg_sys::CacheRegisterSyscacheCallback(
+                pg_sys::SysCacheIdentifier::NAMESPACEOID as std::ffi::c_int,
+                Some(forget_all_tables),
+                pg_sys::Datum::from(0usize),
+            );
+        }
     }
     let info = std::rc::Rc::new(TableInfo {
         name: qualified_name(rel),
         keys: key_columns(rel),
-        direct_jsonb: rel
-            .tuple_desc()
-            .iter()
-            .all(|att| att.is_dropped() || row_json::has_direct_jsonb(att.type_oid().value())),
+        image_path: ImagePath::of(rel),
     });
     TABLES.with_borrow_mut(|tables| tables.insert(rel.oid(), info.clone()));
     info
+}
+
+/// The trigger works only as enable_audit attaches it: AFTER ... FOR EACH ROW on INSERT, UPDATE
+/// or DELETE, and AFTER TRUNCATE FOR EACH STATEMENT. Attached any other way (anyone may name
+/// the function in CREATE TRIGGER on their own table) it refuses to run: a statement-level
+/// INSERT has no row to read, and a BEFORE trigger returning no row would cancel the change.
+fn refuse_other_uses(data: &pg_sys::TriggerData) {
+    let event = data.tg_event;
+    let op = event & pg_sys::TRIGGER_EVENT_OPMASK;
+    let after = event & pg_sys::TRIGGER_EVENT_TIMINGMASK == pg_sys::TRIGGER_EVENT_AFTER;
+    let for_row = event & pg_sys::TRIGGER_EVENT_ROW != 0;
+    let expected = after
+        && if op == pg_sys::TRIGGER_EVENT_TRUNCATE {
+            !for_row
+        } else {
+            for_row
+        };
+    if !expected {
+        GeError::new(
+            Kind::TriggerProtocol,
+            "ge_security.audit_trigger() must be fired AFTER ... FOR EACH ROW on INSERT, UPDATE \
+             or DELETE, or AFTER TRUNCATE FOR EACH STATEMENT",
+        )
+        .hint("Attach it with SELECT ge_security.enable_audit('table'), not CREATE TRIGGER.")
+        .raise();
+    }
 }
 
 #[pg_trigger]
@@ -141,6 +244,7 @@ fn audit_trigger<'a>(
     trigger: &'a PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
     let data = trigger.trigger_data();
+    refuse_other_uses(data);
     let rel = unsafe { PgRelation::from_pg(data.tg_relation) };
     let info = table_info(&rel);
     let table_name = Some(info.name.clone());
@@ -154,7 +258,7 @@ fn audit_trigger<'a>(
             Kind::PrerequisiteState,
             format!(
                 "audited table {} has no primary key or replica identity index",
-                table_name.as_deref().unwrap_or_default()
+                String::from_utf8_lossy(&info.name)
             ),
         )
         .hint(
@@ -177,21 +281,27 @@ fn audit_trigger<'a>(
         .as_ref()
         .or(new_values.as_ref())
         .expect("a row event has a row");
+    let build_images = || {
+        (
+            row_json::key_image(&rel, info.image_path, key_source, &info.keys),
+            old.zip(old_values.as_ref())
+                .map(|(t, row)| row_json::row_image(&rel, info.image_path, t, row)),
+            new.zip(new_values.as_ref())
+                .map(|(t, row)| row_json::row_image(&rel, info.image_path, t, row)),
+        )
+    };
+    // direct images hold integers, booleans and text: no setting changes how they print
+    let (row_key, old_row, new_row) = if info.image_path == ImagePath::Direct {
+        build_images()
+    } else {
+        with_canonical_output(build_images)
+    };
     writer::write(AuditRecord {
         op,
         table_name,
-        row_key: Some(row_json::key_image(
-            &rel,
-            info.direct_jsonb,
-            key_source,
-            &info.keys,
-        )),
-        old_row: old
-            .zip(old_values.as_ref())
-            .map(|(t, row)| row_json::row_image(&rel, info.direct_jsonb, t, row)),
-        new_row: new
-            .zip(new_values.as_ref())
-            .map(|(t, row)| row_json::row_image(&rel, info.direct_jsonb, t, row)),
+        row_key: Some(row_key),
+        old_row,
+        new_row,
         changed_columns: changed,
         statement: None,
     });

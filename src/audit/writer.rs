@@ -18,21 +18,22 @@ pub struct StoredJsonb {
 /// What a caller knows about a change; the writer adds who, when and the id.
 pub struct AuditRecord {
     pub op: &'static str,
-    pub table_name: Option<String>,
+    /// The quoted, schema-qualified name as stored (server encoding).
+    pub table_name: Option<Vec<u8>>,
     pub row_key: Option<StoredJsonb>,
     pub old_row: Option<StoredJsonb>,
     pub new_row: Option<StoredJsonb>,
     /// Column names as stored (server encoding).
     pub changed_columns: Option<Vec<Vec<u8>>>,
-    pub statement: Option<String>,
+    pub statement: Option<Vec<u8>>,
 }
 
 impl AuditRecord {
     /// A record without row data: TRUNCATE, or a DDL row with its statement.
     pub fn without_rows(
         op: &'static str,
-        table_name: Option<String>,
-        statement: Option<String>,
+        table_name: Option<Vec<u8>>,
+        statement: Option<Vec<u8>>,
     ) -> Self {
         AuditRecord {
             op,
@@ -443,12 +444,12 @@ pub fn write(record: AuditRecord) -> i64 {
             client.as_ref().map(|(_, text)| &text[..]),
             application.as_deref(),
             Some(record.op.as_bytes()),
-            record.table_name.as_deref().map(str::as_bytes),
+            record.table_name.as_deref(),
             row_key.as_ref().map(|j| j.text.as_slice()),
             old_row.as_ref().map(|j| j.text.as_slice()),
             new_row.as_ref().map(|j| j.text.as_slice()),
             changed.as_ref().map(|(_, t)| t.as_slice()),
-            record.statement.as_deref().map(str::as_bytes),
+            record.statement.as_deref(),
         ],
     });
 
@@ -462,12 +463,12 @@ pub fn write(record: AuditRecord) -> i64 {
         client.map(|(datum, _)| datum),
         application.as_deref().map(text_datum),
         record.op.into_datum(),
-        record.table_name.into_datum(),
+        record.table_name.as_deref().map(text_datum),
         row_key.map(|j| j.datum),
         old_row.map(|j| j.datum),
         new_row.map(|j| j.datum),
         changed.map(|(d, _)| d),
-        record.statement.into_datum(),
+        record.statement.as_deref().map(text_datum),
         hash.to_vec().into_datum(),
     ];
     unsafe {
