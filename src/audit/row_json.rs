@@ -215,14 +215,20 @@ fn in_subtransaction<T>(code: PgSqlErrorCode, build: impl FnOnce() -> T) -> Opti
     }
 }
 
-/// The row with every non-NULL column as a JSON string of its text output: the image of a
-/// row to_jsonb refuses, which records the same values losslessly.
-fn text_row_image(rel: &PgRelation, row: &Deformed) -> StoredJsonb {
+/// A jsonb object of the given columns, written as JSON text with `push_value` for each non-NULL
+/// value and parsed by jsonb_in (with its hashed text).
+fn object_from_text(
+    rel: &PgRelation,
+    row: &Deformed,
+    columns: impl Iterator<Item = usize>,
+    push_value: impl Fn(&mut Vec<u8>, pg_sys::Oid, pg_sys::Datum),
+) -> StoredJsonb {
+    let desc = rel.tuple_desc();
     let mut json = vec![b'{'];
-    for (i, att) in rel.tuple_desc().iter().enumerate() {
-        if att.is_dropped() {
+    for i in columns {
+        let Some(att) = desc.get(i).filter(|att| !att.is_dropped()) else {
             continue;
-        }
+        };
         if json.len() > 1 {
             json.push(b',');
         }
@@ -231,14 +237,19 @@ fn text_row_image(rel: &PgRelation, row: &Deformed) -> StoredJsonb {
         if row.nulls[i] {
             json.extend_from_slice(b"null");
         } else {
-            push_json_string(
-                &mut json,
-                &output_bytes(att.type_oid().value(), row.values[i]),
-            );
+            push_value(&mut json, att.type_oid().value(), row.values[i]);
         }
     }
     json.push(b'}');
     jsonb_from_text(&json)
+}
+
+/// The row with every non-NULL column as a JSON string of its text output: the image of a
+/// row to_jsonb refuses, which records the same values losslessly.
+fn text_row_image(rel: &PgRelation, row: &Deformed) -> StoredJsonb {
+    object_from_text(rel, row, 0..row.values.len(), |json, typoid, datum| {
+        push_json_string(json, &output_bytes(typoid, datum))
+    })
 }
 
 /// The row as to_jsonb(row) makes it, with its hashed text.
@@ -288,21 +299,5 @@ pub fn key_image(rel: &PgRelation, path: ImagePath, row: &Deformed, keys: &[usiz
     if path == ImagePath::Direct {
         return direct_object(rel, row, keys.iter().copied());
     }
-    let desc = rel.tuple_desc();
-    let mut json = vec![b'{'];
-    for &i in keys {
-        let Some(att) = desc.get(i) else { continue };
-        if json.len() > 1 {
-            json.push(b',');
-        }
-        push_json_string(&mut json, name_bytes(&att.attname));
-        json.push(b':');
-        if row.nulls[i] {
-            json.extend_from_slice(b"null");
-        } else {
-            push_json_value(&mut json, att.type_oid().value(), row.values[i]);
-        }
-    }
-    json.push(b'}');
-    jsonb_from_text(&json)
+    object_from_text(rel, row, keys.iter().copied(), push_json_value)
 }
