@@ -55,6 +55,25 @@ DELETE FROM ec_json WHERE id = 2;
 SELECT op, row_key, old_row, new_row FROM ge_security.audit_log
  WHERE table_name = 'public.ec_json' AND op <> 'DDL' ORDER BY id;
 
+-- the fallback runs in its own subtransaction: savepoints and exception blocks around the write
+-- roll back the row and its audit row together, and find their own subtransactions intact
+BEGIN;
+SAVEPOINT before_write;
+INSERT INTO ec_json VALUES (4, '{"a": "\u0000"}', 4);
+ROLLBACK TO SAVEPOINT before_write;
+INSERT INTO ec_json VALUES (5, '{"a": "\u0000"}', 5);
+COMMIT;
+DO $$
+BEGIN
+  INSERT INTO ec_json VALUES (6, '{"a": "\u0000"}', 6);
+  RAISE EXCEPTION 'undo';
+EXCEPTION WHEN raise_exception THEN
+  INSERT INTO ec_json VALUES (7, '{"a": "\u0000"}', 7);
+END $$;
+SELECT array_agg(id ORDER BY id) AS rows FROM ec_json;
+SELECT array_agg((row_key ->> 'id')::int ORDER BY id) AS audited_inserts FROM ge_security.audit_log
+ WHERE table_name = 'public.ec_json' AND op = 'INSERT';
+
 -- The session's output settings do not change what is recorded: floats exact whatever
 -- extra_float_digits, keys printed with ISO dates and hex bytea whatever DateStyle and bytea_output.
 CREATE TABLE ec_settings (at timestamp, tag bytea, price float8, r real, PRIMARY KEY (at, tag));

@@ -4,6 +4,7 @@ use super::jsonb_flat::{self, push_json_string, Scalar};
 use super::name_bytes;
 use super::writer::{jsonb_from_text, jsonb_with_text, output_bytes, StoredJsonb};
 use pgrx::pg_sys;
+use pgrx::pg_sys::panic::CaughtError;
 use pgrx::{PgMemoryContexts, PgRelation, PgSqlErrorCode, PgTryBuilder};
 
 /// Raw datums and null flags of a tuple, one per attribute of the relation.
@@ -186,8 +187,9 @@ fn holds_json(type_oid: pg_sys::Oid, depth: usize) -> bool {
     }
 }
 
-/// `build` in a subtransaction; None if it raised `code` (which is then rolled back). Any
-/// other error propagates and aborts the statement as usual.
+/// `build` in a subtransaction; None if it raised `code`. Any error is rolled back with the
+/// subtransaction, and any other one is raised again (so that an EXCEPTION block around the
+/// audited statement finds the subtransactions as it left them).
 fn in_subtransaction<T>(code: PgSqlErrorCode, build: impl FnOnce() -> T) -> Option<T> {
     unsafe {
         let context = pg_sys::CurrentMemoryContext;
@@ -205,11 +207,14 @@ fn in_subtransaction<T>(code: PgSqlErrorCode, build: impl FnOnce() -> T) -> Opti
             restore();
             Some(built)
         })
-        .catch_when(code, move |_| {
+        .catch_others(move |error| {
             pg_sys::MemoryContextSwitchTo(context);
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
             restore();
-            None
+            match &error {
+                CaughtError::PostgresError(report) if report.sql_error_code() == code => None,
+                _ => error.rethrow(),
+            }
         })
         .execute()
     }
