@@ -22,12 +22,6 @@ pub fn register() {
 /// One sealing cycle; returns the digest when rows were sealed.
 fn seal_once() -> Option<String> {
     BackgroundWorker::transaction(|| {
-        // Before the first snapshot, as SET TRANSACTION would: sealing needs READ COMMITTED
-        // and writes, whatever default_transaction_isolation / _read_only say.
-        unsafe {
-            pg_sys::XactIsoLevel = pg_sys::XACT_READ_COMMITTED as i32;
-            pg_sys::XactReadOnly = false;
-        }
         let installed = Spi::get_one::<bool>(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ge_security')",
         )
@@ -55,6 +49,22 @@ pub extern "C-unwind" fn ge_security_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = BackgroundWorker::get_extra().to_owned();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
+    // Sealing needs READ COMMITTED read-write transactions, whatever the server or database
+    // defaults say (a SERIALIZABLE default would also take predicate locks on the trail).
+    for (name, value) in [
+        (c"default_transaction_isolation", c"read committed"),
+        (c"default_transaction_read_only", c"off"),
+        (c"default_transaction_deferrable", c"off"),
+    ] {
+        unsafe {
+            pg_sys::SetConfigOption(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_SUSET,
+                pg_sys::GucSource::PGC_S_OVERRIDE,
+            )
+        };
+    }
     log!("ge_security worker started for database {database}");
     loop {
         let interval = Duration::from_millis(gucs::SEAL_INTERVAL_MS.get().max(10) as u64);

@@ -2,7 +2,8 @@
 # The audit trail in a LATIN1 database: values outside ASCII (stored as single bytes, not
 # UTF-8) are recorded on INSERT, UPDATE and DELETE, on both the direct and the to_jsonb path,
 # and the trail verifies clean; a table whose names are not valid UTF-8 is refused up front,
-# and one renamed outside ASCII after enable_audit is still recorded, verified and disabled.
+# and one renamed outside ASCII after enable_audit is still recorded, verified and disabled;
+# in a SQL_ASCII database json escapes above ASCII are recorded too.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir latin1
@@ -64,3 +65,22 @@ sql -c "SELECT ge_security.disable_audit('café')" >/dev/null
 left=$(sql -c "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'café'::regclass AND tgname LIKE 'ge_security%'")
 [ "$left" = 0 ] || { echo "disable_audit left $left triggers"; exit 1; }
 echo "  renamed outside ASCII after enable_audit: recorded, verified, and disabled"
+
+# a SQL_ASCII database: json escapes above ASCII, which to_jsonb refuses there, are recorded
+# through the text image instead of failing the write
+cluster_psql "$dir/c" $port postgres -q \
+  -c "CREATE DATABASE plain_ascii TEMPLATE template0 ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'"
+ascii() { cluster_psql "$dir/c" $port plain_ascii -qtA "$@"; }
+ascii >/dev/null <<'SQL'
+CREATE EXTENSION ge_security;
+CREATE TABLE notes (id int PRIMARY KEY, body json);
+SELECT ge_security.enable_audit('notes');
+INSERT INTO notes VALUES (1, '"\u00e9 \u4e2d"'), (2, '{"plain": true}');
+SELECT ge_security.audit_seal();
+SQL
+got=$(ascii -c "SELECT string_agg(new_row::text, ' | ' ORDER BY id) FROM ge_security.audit_log WHERE op = 'INSERT'")
+expected='{"id": "1", "body": "\"\\u00e9 \\u4e2d\""} | {"id": 2, "body": {"plain": true}}'
+[ "$got" = "$expected" ] || { echo "SQL_ASCII images: $got"; exit 1; }
+verdict=$(ascii -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM ge_security.audit_verify()")
+[ "$verdict" = ok ] || { echo "verify in SQL_ASCII: $verdict"; exit 1; }
+echo "  SQL_ASCII database: json escapes above ASCII recorded as text, verified"

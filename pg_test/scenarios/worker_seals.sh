@@ -29,6 +29,20 @@ wait_sealed "first cycle"
 grep -q "ge_security audit digest for database postgres" "$dir/server.log" \
   || { echo "no digest in the server log"; exit 1; }
 
+# with a SERIALIZABLE transaction open alongside, the worker seals in READ COMMITTED: it takes
+# no predicate locks, so it cannot make that transaction fail with a serialization error
+q -c "BEGIN" -c "SELECT count(*) FROM ge_security.audit_block" -c "SELECT pg_sleep(3)" \
+  -c "INSERT INTO events VALUES (500, 'after a seal')" -c "COMMIT" >"$dir/serializable.out" 2>&1 &
+serializable=$!
+sleep 0.5
+q -c "INSERT INTO events VALUES (501, 'sealed meanwhile')" >/dev/null
+wait_sealed "with a serializable transaction open"
+locks=$(q -c "SELECT count(*) FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a USING (pid)
+              WHERE a.backend_type = 'ge_security worker' AND l.mode = 'SIReadLock'")
+[ "$locks" = 0 ] || { echo "the worker holds $locks predicate locks"; exit 1; }
+wait $serializable || { echo "serializable writer failed:"; cat "$dir/serializable.out"; exit 1; }
+echo "  the worker sealed in READ COMMITTED beside a SERIALIZABLE writer (no predicate locks)"
+
 # killed, the worker is restarted by the postmaster and carries on
 pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ge_security worker'")
 [ -n "$pid" ] || { echo "worker not running"; exit 1; }

@@ -74,6 +74,17 @@ SELECT array_agg(id ORDER BY id) AS rows FROM ec_json;
 SELECT array_agg((row_key ->> 'id')::int ORDER BY id) AS audited_inserts FROM ge_security.audit_log
  WHERE table_name = 'public.ec_json' AND op = 'INSERT';
 
+-- a composite type that gains a json attribute after this session cached the table's image
+-- path: the table is looked at again, and a value jsonb cannot hold still falls back
+CREATE TYPE ec_pair AS (a int);
+CREATE TABLE ec_composite (id int PRIMARY KEY, p ec_pair, at timestamptz);
+SELECT ge_security.enable_audit('ec_composite') IS NOT NULL AS audited;
+INSERT INTO ec_composite VALUES (1, ROW(1), NULL);
+ALTER TYPE ec_pair ADD ATTRIBUTE j json;
+INSERT INTO ec_composite VALUES (2, ROW(2, '"\u0000"'), NULL);
+SELECT new_row FROM ge_security.audit_log
+ WHERE table_name = 'public.ec_composite' AND op = 'INSERT' ORDER BY id;
+
 -- The session's output settings do not change what is recorded: floats exact whatever
 -- extra_float_digits, keys printed with ISO dates and hex bytea whatever DateStyle and bytea_output.
 CREATE TABLE ec_settings (at timestamp, tag bytea, price float8, r real, PRIMARY KEY (at, tag));
@@ -140,6 +151,13 @@ SELECT ge_security.disable_audit('ec_part');
 SELECT ge_security.disable_audit('ec_parent');
 SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
  WHERE c.relname ~ '^ec_(part|parent|child)' AND t.tgname LIKE 'ge_security%' ORDER BY 1, 2;
+-- a partition whose parent is keyed only by its replica identity (which partitions do not
+-- inherit) has no key of its own: refused up front rather than failing every write
+CREATE TABLE ec_ri (id int NOT NULL, v text) PARTITION BY LIST (id);
+CREATE UNIQUE INDEX ec_ri_id ON ec_ri (id);
+ALTER TABLE ec_ri REPLICA IDENTITY USING INDEX ec_ri_id;
+CREATE TABLE ec_ri_1 PARTITION OF ec_ri FOR VALUES IN (1);
+SELECT pg_temp.error_of($$SELECT ge_security.enable_audit('ec_ri')$$);
 -- a child without a key cannot be audited through its parent
 CREATE TABLE ec_keyless_child () INHERITS (ec_parent);
 SELECT pg_temp.error_of($$SELECT ge_security.enable_audit('ec_parent')$$);

@@ -143,10 +143,14 @@ pub fn allocate_id(sequence: pg_sys::Oid) -> i64 {
         return nextval(sequence);
     }
     let slot = my_slot();
-    // the lock nextval takes, taken first: under the shared horizon lock nextval then waits for
-    // nothing but the sequence's buffer (an open ALTER SEQUENCE would otherwise stall the sealer
-    // on the horizon lock, where no deadlock detector looks)
-    unsafe { pg_sys::LockRelationOid(sequence, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE) };
+    // the lock nextval takes and the relcache entry it reads, both made ready first: under the
+    // shared horizon lock nextval then waits for nothing but the sequence's buffer (an open
+    // ALTER SEQUENCE, or a relcache rebuild queued behind catalog locks, would otherwise stall
+    // the sealer on the horizon lock, where no deadlock detector looks)
+    unsafe {
+        let rel = pg_sys::relation_open(sequence, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+    }
     let holds = HOLDS.share();
     let id = nextval(sequence);
     holds[2 * slot + 1].store(

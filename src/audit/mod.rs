@@ -156,9 +156,12 @@ fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
     attach_trigger(&name, ROW_TRIGGER);
     attach_trigger(&name, TRUNCATE_TRIGGER);
     for child in &descendants {
+        if child.holds_rows {
+            // its rows are keyed by its own indexes (a parent's replica identity is not inherited)
+            require_key(&child.name, &child.keys);
+        }
         if !child.partition {
             // an inheritance child: the parent's triggers do not fire for its rows
-            require_key(&child.name, &child.keys);
             attach_trigger(&child.name, ROW_TRIGGER);
         }
         // partitions get the row trigger cloned from the parent, but no TRUNCATE trigger
@@ -192,6 +195,8 @@ struct Descendant {
     name: Vec<u8>,
     keys: Vec<usize>,
     partition: bool,
+    /// A table that stores rows (not a partitioned table, whose rows live in its partitions).
+    holds_rows: bool,
 }
 
 /// The table's partitions and inheritance children at any depth (tables only), locked as the
@@ -223,6 +228,7 @@ fn descendants(tbl: Option<pg_sys::Oid>) -> Vec<Descendant> {
                 name: trigger::qualified_name(&rel),
                 keys: trigger::key_columns(&rel),
                 partition: (*rel.rd_rel).relispartition,
+                holds_rows: kind == pg_sys::RELKIND_RELATION,
             });
         }
     }

@@ -160,6 +160,18 @@ impl ImagePath {
     }
 }
 
+thread_local! {
+    /// Relations of the composite types `holds_json` looked into: a change to one of them (a
+    /// json attribute added) must make the tables using it be looked at again.
+    static COMPOSITES_SEEN: std::cell::RefCell<std::collections::HashSet<pg_sys::Oid>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+/// Whether `relid` is the relation of a composite type some table's image path depends on.
+pub fn is_composite_seen(relid: pg_sys::Oid) -> bool {
+    COMPOSITES_SEEN.with_borrow(|seen| seen.contains(&relid))
+}
+
 /// Whether values of the type can hold a `json` value: json itself, or a domain, array or
 /// composite with one inside (nesting deeper than 32 levels is assumed to).
 fn holds_json(type_oid: pg_sys::Oid, depth: usize) -> bool {
@@ -175,9 +187,11 @@ fn holds_json(type_oid: pg_sys::Oid, depth: usize) -> bool {
         if element != pg_sys::InvalidOid {
             return holds_json(element, depth + 1);
         }
-        if pg_sys::get_typ_typrelid(base) == pg_sys::InvalidOid {
+        let relid = pg_sys::get_typ_typrelid(base);
+        if relid == pg_sys::InvalidOid {
             return false;
         }
+        COMPOSITES_SEEN.with_borrow_mut(|seen| seen.insert(relid));
         let desc = pgrx::PgTupleDesc::from_pg_copy(pg_sys::lookup_rowtype_tupdesc_copy(base, -1));
         let nested = desc
             .iter()
@@ -187,10 +201,17 @@ fn holds_json(type_oid: pg_sys::Oid, depth: usize) -> bool {
     }
 }
 
-/// `build` in a subtransaction; None if it raised `code`. Any error is rolled back with the
+/// How to_jsonb refuses a json value jsonb cannot hold: a \u0000 escape or a character the
+/// database encoding lacks (22P05), or any escape above ASCII in a SQL_ASCII database (0A000).
+const JSON_REFUSALS: &[PgSqlErrorCode] = &[
+    PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER,
+    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+];
+
+/// `build` in a subtransaction; None if it raised one of `codes`. Any error is rolled back with the
 /// subtransaction, and any other one is raised again (so that an EXCEPTION block around the
 /// audited statement finds the subtransactions as it left them).
-fn in_subtransaction<T>(code: PgSqlErrorCode, build: impl FnOnce() -> T) -> Option<T> {
+fn in_subtransaction<T>(codes: &'static [PgSqlErrorCode], build: impl FnOnce() -> T) -> Option<T> {
     unsafe {
         let context = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;
@@ -212,7 +233,9 @@ fn in_subtransaction<T>(code: PgSqlErrorCode, build: impl FnOnce() -> T) -> Opti
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
             restore();
             match &error {
-                CaughtError::PostgresError(report) if report.sql_error_code() == code => None,
+                CaughtError::PostgresError(report) if codes.contains(&report.sql_error_code()) => {
+                    None
+                }
                 _ => error.rethrow(),
             }
         })
@@ -268,11 +291,9 @@ pub fn row_image(
         ImagePath::Direct => direct_object(rel, row, 0..row.values.len()),
         ImagePath::ToJsonb => jsonb_with_text(generic_row_jsonb(rel, tuple)),
         ImagePath::ToJsonbMayFail => {
-            in_subtransaction(PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER, || {
-                generic_row_jsonb(rel, tuple)
-            })
-            .map(jsonb_with_text)
-            .unwrap_or_else(|| text_row_image(rel, row))
+            in_subtransaction(JSON_REFUSALS, || generic_row_jsonb(rel, tuple))
+                .map(jsonb_with_text)
+                .unwrap_or_else(|| text_row_image(rel, row))
         }
     }
 }

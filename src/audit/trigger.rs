@@ -167,12 +167,15 @@ thread_local! {
     static TABLES: std::cell::RefCell<std::collections::HashMap<pg_sys::Oid, std::rc::Rc<TableInfo>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
     static TABLES_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Bumped by every invalidation: an entry built while one arrived is not kept.
+    static TABLES_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_table(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    TABLES_GENERATION.set(TABLES_GENERATION.get() + 1);
     TABLES.with_borrow_mut(|tables| {
-        if relid == pg_sys::InvalidOid {
+        if relid == pg_sys::InvalidOid || row_json::is_composite_seen(relid) {
             tables.clear();
         } else {
             tables.remove(&relid);
@@ -186,6 +189,7 @@ unsafe extern "C-unwind" fn forget_all_tables(
     _cache_id: std::ffi::c_int,
     _hash_value: u32,
 ) {
+    TABLES_GENERATION.set(TABLES_GENERATION.get() + 1);
     TABLES.with_borrow_mut(|tables| tables.clear());
 }
 
@@ -204,12 +208,17 @@ fn table_info(rel: &PgRelation) -> std::rc::Rc<TableInfo> {
             );
         }
     }
+    let generation = TABLES_GENERATION.get();
     let info = std::rc::Rc::new(TableInfo {
         name: qualified_name(rel),
         keys: key_columns(rel),
         image_path: ImagePath::of(rel),
     });
-    TABLES.with_borrow_mut(|tables| tables.insert(rel.oid(), info.clone()));
+    // the lookups above may have processed invalidations (a rename committed meanwhile): such
+    // an entry serves this row only, and the next one is built afresh
+    if TABLES_GENERATION.get() == generation {
+        TABLES.with_borrow_mut(|tables| tables.insert(rel.oid(), info.clone()));
+    }
     info
 }
 
