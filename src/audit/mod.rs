@@ -63,16 +63,32 @@ fn name_bytes(name: &pg_sys::NameData) -> &[u8] {
     unsafe { std::ffi::CStr::from_ptr(name.data.as_ptr()) }.to_bytes()
 }
 
+/// The name of a relation's schema as stored; None if the schema is gone.
+fn namespace_name(rel: &PgRelation) -> Option<std::ffi::CString> {
+    let name = unsafe { pg_sys::get_namespace_name((*rel.rd_rel).relnamespace) };
+    (!name.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(name) }.to_owned())
+}
+
+/// The members of a PostgreSQL list of OIDs (NIL is empty).
+fn list_oids(list: *const pg_sys::List) -> Vec<pg_sys::Oid> {
+    if list.is_null() {
+        return Vec::new();
+    }
+    unsafe {
+        (0..(*list).length as usize)
+            .map(|n| (*(*list).elements.add(n)).oid_value)
+            .collect()
+    }
+}
+
 /// The trail records table and column names as text the extension handles as UTF-8; in a
 /// database of another encoding, names outside ASCII are refused up front (values are not
 /// concerned: they are recorded byte for byte).
 fn refuse_non_utf8_names(rel: &PgRelation) {
-    let namespace = unsafe { pg_sys::get_namespace_name((*rel.rd_rel).relnamespace) };
+    let namespace = namespace_name(rel);
     let desc = rel.tuple_desc();
     let mut names = vec![name_bytes(unsafe { &(*rel.rd_rel).relname })];
-    if !namespace.is_null() {
-        names.push(unsafe { std::ffi::CStr::from_ptr(namespace) }.to_bytes());
-    }
+    names.extend(namespace.as_deref().map(std::ffi::CStr::to_bytes));
     names.extend(
         desc.iter()
             .filter(|att| !att.is_dropped())
@@ -110,12 +126,10 @@ fn audited_table(tbl: Option<pg_sys::Oid>, enabling: bool) -> (Vec<u8>, Vec<usiz
             .hint("Only ordinary and partitioned tables can be audited.")
             .raise();
     }
-    let namespace = unsafe { pg_sys::get_namespace_name((*rel.rd_rel).relnamespace) };
-    let namespace = if namespace.is_null() {
-        &[][..]
-    } else {
-        unsafe { std::ffi::CStr::from_ptr(namespace) }.to_bytes()
-    };
+    let namespace = namespace_name(&rel);
+    let namespace = namespace
+        .as_deref()
+        .map_or(&[][..], std::ffi::CStr::to_bytes);
     if [
         &b"ge_security"[..],
         b"pg_catalog",
@@ -209,13 +223,7 @@ fn descendants(tbl: Option<pg_sys::Oid>) -> Vec<Descendant> {
         let all = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
             find_all_inheritors(oid, lock, std::ptr::null_mut())
         });
-        let count = if all.is_null() {
-            0
-        } else {
-            (*all).length as usize
-        };
-        for n in 0..count {
-            let child = (*(*all).elements.add(n)).oid_value;
+        for child in list_oids(all) {
             if child == oid {
                 continue;
             }

@@ -77,16 +77,7 @@ fn audit_seal() -> i64 {
                 &[],
             )
             .unwrap_or_else(|e| spi_fail(e));
-        let sequence: pg_sys::Oid = client
-            .update(
-                "SELECT 'ge_security.audit_log_id_seq'::pg_catalog.regclass::pg_catalog.oid",
-                None,
-                &[],
-            )
-            .and_then(|t| t.first().get_one())
-            .unwrap_or_else(|e| spi_fail(e))
-            .unwrap_or_else(|| pgrx::error!("ge_security: the audit id sequence is missing"));
-        horizon::require_ordered(sequence);
+        horizon::require_ordered(super::writer::trail_sequence());
         let last_allocated: i64 = client
             .update(
                 "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END \

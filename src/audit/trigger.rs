@@ -107,13 +107,7 @@ fn primary_key_columns(rel: &PgRelation) -> Vec<usize> {
     let mut columns = Vec::new();
     unsafe {
         let indexes = pg_sys::RelationGetIndexList(rel.as_ptr());
-        let count = if indexes.is_null() {
-            0
-        } else {
-            (*indexes).length as usize
-        };
-        for n in 0..count {
-            let oid = (*(*indexes).elements.add(n)).oid_value;
+        for oid in super::list_oids(indexes) {
             let index = pg_sys::index_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
             let form = (*index).rd_index;
             if (*form).indisprimary {
@@ -132,21 +126,20 @@ fn primary_key_columns(rel: &PgRelation) -> Vec<usize> {
 
 /// `schema.table`, each quoted as needed, from the names as stored (server encoding).
 pub fn qualified_name(rel: &PgRelation) -> Vec<u8> {
+    let namespace = super::namespace_name(rel).unwrap_or_else(|| {
+        GeError::new(
+            Kind::UndefinedObject,
+            "the schema of an audited table no longer exists",
+        )
+        .raise()
+    });
     unsafe {
-        let namespace = pg_sys::get_namespace_name((*rel.rd_rel).relnamespace);
-        if namespace.is_null() {
-            GeError::new(
-                Kind::UndefinedObject,
-                "the schema of an audited table no longer exists",
-            )
-            .raise();
-        }
         let quoted = |name: *const std::ffi::c_char| {
             std::ffi::CStr::from_ptr(pg_sys::quote_identifier(name))
                 .to_bytes()
                 .to_vec()
         };
-        let mut name = quoted(namespace);
+        let mut name = quoted(namespace.as_ptr());
         name.push(b'.');
         name.extend(quoted((*rel.rd_rel).relname.data.as_ptr()));
         name

@@ -125,6 +125,11 @@ fn trail() -> Trail {
     trail
 }
 
+/// The trail's id sequence (cached, as for the writer).
+pub fn trail_sequence() -> pg_sys::Oid {
+    trail().sequence
+}
+
 /// The columns of audit_log in the order the writer forms its tuples (DESIGN §4).
 const TRAIL_COLUMNS: [(&str, pg_sys::Oid); 16] = [
     ("id", pg_sys::INT8OID),
