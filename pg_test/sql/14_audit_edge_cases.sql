@@ -26,6 +26,17 @@ CREATE TRIGGER truncate_before BEFORE TRUNCATE ON ec_misuse
   FOR EACH STATEMENT EXECUTE FUNCTION ge_security.audit_trigger();
 SELECT pg_temp.error_of('TRUNCATE ec_misuse');
 DROP TRIGGER truncate_before ON ec_misuse;
+-- the same by an unprivileged role on its own table (this is how the crash was reachable)
+CREATE ROLE ec_nobody NOLOGIN;
+CREATE SCHEMA ec_nobody_schema AUTHORIZATION ec_nobody;
+SET ROLE ec_nobody;
+CREATE TABLE ec_nobody_schema.mine (id int PRIMARY KEY);
+CREATE TRIGGER by_statement AFTER INSERT ON ec_nobody_schema.mine
+  FOR EACH STATEMENT EXECUTE FUNCTION ge_security.audit_trigger();
+SELECT pg_temp.error_of('INSERT INTO ec_nobody_schema.mine VALUES (1)');
+RESET ROLE;
+DROP SCHEMA ec_nobody_schema CASCADE;
+DROP ROLE ec_nobody;
 SELECT count(*) AS misuse_rows FROM ge_security.audit_log WHERE table_name = 'public.ec_misuse';
 SELECT count(*) AS misuse_table_rows FROM ec_misuse;
 
