@@ -3,8 +3,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 passed=0 failed=0
+# SCENARIOS="worker_seals tls_files" runs only those (a quicker loop while developing).
 for scenario in "$here"/scenarios/*.sh; do
   name=$(basename "$scenario" .sh)
+  if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $name "* ]]; then continue; fi
   if bash "$scenario"; then
     echo "scenario $name: ok"; passed=$((passed + 1))
   else
