@@ -22,6 +22,7 @@ CREATE TABLE audit_log (
 );
 ALTER SEQUENCE audit_log_id_seq OWNED BY audit_log.id;
 COMMENT ON TABLE audit_log IS 'ge_security: append-only, hash-per-row audit trail; verify with ge_security.audit_verify()';
+COMMENT ON COLUMN audit_log.actor IS 'ge_security: value of the setting named by ge_security.actor_setting; NULL when unset, empty, or a setting hidden from ordinary roles (superuser-only, such as ge_security.keyring_path), whose value is never copied into the trail';
 
 CREATE TABLE audit_block (
   block_no   bigint      PRIMARY KEY,

@@ -12,6 +12,8 @@ pub enum Kind {
     NullValue,
     /// 42704: a named check, role or object does not exist.
     UndefinedObject,
+    /// 42P01: a table (relation) does not exist.
+    UndefinedTable,
     /// 23514: the security posture is below the bar the caller asked for.
     PostureViolation,
     /// 0A000: the request needs something this configuration cannot do.
@@ -40,6 +42,7 @@ impl Kind {
             Kind::InvalidParameter => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Kind::NullValue => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Kind::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            Kind::UndefinedTable => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             Kind::PostureViolation => PgSqlErrorCode::ERRCODE_CHECK_VIOLATION,
             Kind::FeatureNotSupported => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Kind::PrerequisiteState => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,

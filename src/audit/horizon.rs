@@ -128,9 +128,12 @@ fn my_slot() -> usize {
     #[cfg(not(any(feature = "pg15", feature = "pg16")))]
     let slot = unsafe { pg_sys::MyProcNumber } as usize + 1;
     if slot == 0 || slot >= SLOTS {
-        pgrx::error!(
-            "ge_security: backend slot {slot} is outside the audit horizon table ({SLOTS} slots)"
-        );
+        crate::error::GeError::new(
+            crate::error::Kind::ProgramLimit,
+            format!("backend slot {slot} is outside the audit horizon table ({SLOTS} slots)"),
+        )
+        .hint("Lower max_connections (and the other backend limits) so that at most 4095 backends run.")
+        .raise();
     }
     slot
 }

@@ -42,17 +42,30 @@ fn call_statement(function: &str, name: &[u8]) -> Vec<u8> {
 }
 
 /// Run utility SQL built from names as stored (server encoding, which need not be UTF-8).
+/// An error the statement raises (a permission it lacks, a conflicting object) reaches the
+/// caller as PostgreSQL raised it, with its own SQLSTATE.
 fn run_utility(sql: Vec<u8>) {
     let sql = std::ffi::CString::new(sql).unwrap_or_else(|_| {
         GeError::new(Kind::InvalidParameter, "name contains a NUL byte").raise()
     });
+    // SAFETY: SPI is connected and finished around one statement in this transaction; the
+    // statement text is a NUL-terminated string that outlives the call.
     unsafe {
         if pg_sys::SPI_connect() != pg_sys::SPI_OK_CONNECT as i32 {
-            pgrx::error!("ge_security: SPI_connect failed");
+            GeError::new(
+                Kind::Internal,
+                "could not connect to SPI to change audit triggers",
+            )
+            .raise();
         }
         let rc = pg_sys::SPI_execute(sql.as_ptr(), false, 0);
         if rc < 0 {
-            pgrx::error!("ge_security: utility statement failed (SPI code {rc})");
+            GeError::new(
+                Kind::Internal,
+                "a statement changing audit triggers failed without an error",
+            )
+            .detail(format!("SPI result code {rc}."))
+            .raise();
         }
         pg_sys::SPI_finish();
     }
@@ -108,50 +121,177 @@ fn refuse_non_utf8_names(rel: &PgRelation) {
     }
 }
 
-/// The table's quoted name (bytes as stored) and key columns; the relation is closed again
-/// (lock kept) so that DDL on it can follow in this statement. Enabling refuses names that are
-/// not UTF-8; disabling works whatever the names became since.
-fn audited_table(tbl: Option<pg_sys::Oid>, enabling: bool) -> (Vec<u8>, Vec<usize>) {
-    let oid = tbl.unwrap_or_else(|| GeError::new(Kind::NullValue, "tbl must not be NULL").raise());
-    let rel =
-        unsafe { PgRelation::with_lock(oid, pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE) };
-    if enabling {
-        refuse_non_utf8_names(&rel);
+/// The lock enable_audit and disable_audit hold on a table and its descendants: it keeps
+/// writers out while the triggers change, so that no row is written half audited.
+const TRIGGER_LOCK: pg_sys::LOCKMODE = pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE;
+
+/// Whether the current user owns the relation (superusers own everything). PostgreSQL 16
+/// renamed the check to object_ownercheck. Raises 42P01 if the relation is gone.
+fn owns_relation(oid: pg_sys::Oid) -> bool {
+    // SAFETY: a catalog lookup by oid; a missing relation raises a PostgreSQL error (42P01).
+    #[cfg(feature = "pg15")]
+    let owns = unsafe { pg_sys::pg_class_ownercheck(oid, pg_sys::GetUserId()) };
+    // SAFETY: as above.
+    #[cfg(not(feature = "pg15"))]
+    let owns =
+        unsafe { pg_sys::object_ownercheck(pg_sys::RelationRelationId, oid, pg_sys::GetUserId()) };
+    owns
+}
+
+/// The relation's name for a message (unqualified, as stored, at most 64 characters).
+fn shown_relation(oid: pg_sys::Oid) -> String {
+    // SAFETY: a syscache lookup by oid; NULL when the relation is gone.
+    let name = unsafe { pg_sys::get_rel_name(oid) };
+    if name.is_null() {
+        return format!("with OID {}", u32::from(oid));
     }
-    let name = trigger::qualified_name(&rel);
-    let shown = String::from_utf8_lossy(&name).into_owned();
-    let kind = unsafe { (*rel.rd_rel).relkind } as u8;
+    // SAFETY: get_rel_name returns a palloc'd NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_string_lossy();
+    name.chars().take(64).collect()
+}
+
+/// The checks that need no lock, made before any lock is taken (a role that may not act on a
+/// table must not queue behind, or in front of, its writers): the relation exists (42P01) and
+/// the current user owns it (42501).
+fn check_owner(oid: pg_sys::Oid) {
+    // SAFETY: a syscache lookup by oid; '\0' when there is no such relation.
+    if unsafe { pg_sys::get_rel_relkind(oid) } == 0 {
+        GeError::new(
+            Kind::UndefinedTable,
+            format!("relation with OID {} does not exist", u32::from(oid)),
+        )
+        .raise();
+    }
+    if !owns_relation(oid) {
+        GeError::new(
+            Kind::InsufficientPrivilege,
+            format!("must be owner of table {}", shown_relation(oid)),
+        )
+        .detail("Changing a table's audit triggers needs ownership of the table and of each of its partitions and child tables; no lock was taken.")
+        .hint("Ask the table's owner (or a superuser) to run it.")
+        .raise();
+    }
+}
+
+/// `schema.table` of a relation by oid, each quoted as needed, as stored (server encoding).
+fn qualified_name_of(oid: pg_sys::Oid) -> Vec<u8> {
+    // SAFETY: syscache lookups by oid returning palloc'd strings (NULL if gone);
+    // quote_identifier returns its argument or a palloc'd quoted copy.
+    unsafe {
+        let quoted = |name: *mut std::ffi::c_char| {
+            if name.is_null() {
+                return b"?".to_vec();
+            }
+            std::ffi::CStr::from_ptr(pg_sys::quote_identifier(name))
+                .to_bytes()
+                .to_vec()
+        };
+        let mut name = quoted(pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid)));
+        name.push(b'.');
+        name.extend(quoted(pg_sys::get_rel_name(oid)));
+        name
+    }
+}
+
+/// The relation is an ordinary or partitioned table outside the system and ge_security
+/// schemas (42809 otherwise). Checked from the catalog before the lock (nobody queues behind a
+/// lock taken on a view or on pg_class for nothing) and again under it.
+fn check_auditable(oid: pg_sys::Oid) {
+    // SAFETY: syscache lookups by oid of an existing relation.
+    let (kind, namespace) = unsafe {
+        let namespace = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid));
+        (
+            pg_sys::get_rel_relkind(oid) as u8,
+            (!namespace.is_null()).then(|| std::ffi::CStr::from_ptr(namespace).to_bytes()),
+        )
+    };
+    let shown = || String::from_utf8_lossy(&qualified_name_of(oid)).into_owned();
     if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
-        GeError::new(Kind::WrongObjectType, format!("{shown} is not a table"))
+        GeError::new(Kind::WrongObjectType, format!("{} is not a table", shown()))
             .hint("Only ordinary and partitioned tables can be audited.")
             .raise();
     }
-    let namespace = namespace_name(&rel);
-    let namespace = namespace
-        .as_deref()
-        .map_or(&[][..], std::ffi::CStr::to_bytes);
     if [
         &b"ge_security"[..],
         b"pg_catalog",
         b"information_schema",
         b"pg_toast",
     ]
-    .contains(&namespace)
+    .contains(&namespace.unwrap_or_default())
     {
         GeError::new(
             Kind::WrongObjectType,
-            format!("{shown} is a system or ge_security table and cannot be audited"),
+            format!(
+                "{} is a system or ge_security table and cannot be audited",
+                shown()
+            ),
         )
         .hint("Audit your own tables; the trail protects itself with its append-only guard.")
         .raise();
     }
+}
+
+/// The table and its partitions and inheritance children at any depth, the table first.
+/// With `NoLock` (listing before the permission checks), children dropped meanwhile may be
+/// listed; with a lock, each is locked and only those still there are returned.
+fn table_tree(oid: pg_sys::Oid, lock: pg_sys::LOCKMODE) -> Vec<pg_sys::Oid> {
+    // SAFETY: find_all_inheritors reads pg_inherits; a PostgreSQL error crosses the guard.
+    let all = unsafe {
+        pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+            find_all_inheritors(oid, lock, std::ptr::null_mut())
+        })
+    };
+    list_oids(all)
+}
+
+/// What enable_audit and disable_audit act on, locked: the table and its descendants.
+struct Audited {
+    /// The table's quoted, schema-qualified name (bytes as stored).
+    name: Vec<u8>,
+    /// Attribute indexes of its key columns.
+    keys: Vec<usize>,
+    descendants: Vec<Descendant>,
+}
+
+/// The table to audit (or stop auditing) and its descendants, after the checks: existence,
+/// ownership (of each) and kind before any lock, then the lock, then the checks again
+/// (ownership may have changed and a child appeared while waiting), then names. Relations are
+/// closed again with their locks kept, so that DDL on them can follow in this statement.
+/// Enabling refuses names that are not UTF-8; disabling works whatever the names became since.
+fn audited_table(tbl: Option<pg_sys::Oid>, enabling: bool) -> Audited {
+    let oid = tbl.unwrap_or_else(|| GeError::new(Kind::NullValue, "tbl must not be NULL").raise());
+    check_owner(oid);
+    check_auditable(oid);
+    for child in table_tree(oid, pg_sys::NoLock as pg_sys::LOCKMODE) {
+        // SAFETY: a syscache lookup by oid; a child dropped since it was listed is skipped.
+        if child != oid && unsafe { pg_sys::get_rel_relkind(child) } != 0 {
+            check_owner(child);
+        }
+    }
+    // SAFETY: locks a relation by oid that existed a moment ago; one dropped while we waited
+    // is caught by the checks that follow, made under the lock.
+    unsafe { pg_sys::LockRelationOid(oid, TRIGGER_LOCK) };
+    check_owner(oid);
+    check_auditable(oid);
+    // SAFETY: the relation exists and is locked.
+    let rel = unsafe { PgRelation::with_lock(oid, TRIGGER_LOCK) };
+    if enabling {
+        refuse_non_utf8_names(&rel);
+    }
+    let name = trigger::qualified_name(&rel);
     let keys = trigger::key_columns(&rel);
-    (name, keys)
+    drop(rel);
+    Audited {
+        name,
+        keys,
+        descendants: descendants(oid),
+    }
 }
 
 /// Attach the native audit triggers (row and TRUNCATE, ENABLE ALWAYS) to a table.
 #[pg_extern(sql = "CREATE FUNCTION enable_audit(tbl regclass) RETURNS text \
-    VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'enable_audit_wrapper';")]
+    VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp \
+    LANGUAGE c AS 'MODULE_PATHNAME', 'enable_audit_wrapper';")]
 fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
     if !horizon::is_preloaded() {
         GeError::new(
@@ -164,9 +304,12 @@ fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
         .hint("Add ge_security to shared_preload_libraries in postgresql.conf and restart.")
         .raise();
     }
-    let (name, keys) = audited_table(tbl, true);
+    let Audited {
+        name,
+        keys,
+        descendants,
+    } = audited_table(tbl, true);
     require_key(&name, &keys);
-    let descendants = descendants(tbl);
     attach_trigger(&name, ROW_TRIGGER);
     attach_trigger(&name, TRUNCATE_TRIGGER);
     for child in &descendants {
@@ -214,31 +357,29 @@ struct Descendant {
 }
 
 /// The table's partitions and inheritance children at any depth (tables only), locked as the
-/// table itself is.
-fn descendants(tbl: Option<pg_sys::Oid>) -> Vec<Descendant> {
-    let Some(oid) = tbl else { return Vec::new() };
-    let lock = pg_sys::ShareRowExclusiveLock as pg_sys::LOCKMODE;
+/// table itself is (the table is locked already). Ownership of each was checked before any
+/// lock; it is checked again under the lock, for a child attached or given away meanwhile.
+fn descendants(oid: pg_sys::Oid) -> Vec<Descendant> {
     let mut found = Vec::new();
-    unsafe {
-        let all = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-            find_all_inheritors(oid, lock, std::ptr::null_mut())
-        });
-        for child in list_oids(all) {
-            if child == oid {
-                continue;
-            }
-            let rel = PgRelation::with_lock(child, lock);
-            let kind = (*rel.rd_rel).relkind as u8;
-            if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
-                continue;
-            }
-            found.push(Descendant {
-                name: trigger::qualified_name(&rel),
-                keys: trigger::key_columns(&rel),
-                partition: (*rel.rd_rel).relispartition,
-                holds_rows: kind == pg_sys::RELKIND_RELATION,
-            });
+    for child in table_tree(oid, TRIGGER_LOCK) {
+        if child == oid {
+            continue;
         }
+        check_owner(child);
+        // SAFETY: find_all_inheritors locked the child, and it exists (checked above).
+        let rel = unsafe { PgRelation::with_lock(child, TRIGGER_LOCK) };
+        // SAFETY: rd_rel of an open relation.
+        let (kind, partition) =
+            unsafe { ((*rel.rd_rel).relkind as u8, (*rel.rd_rel).relispartition) };
+        if kind != pg_sys::RELKIND_RELATION && kind != pg_sys::RELKIND_PARTITIONED_TABLE {
+            continue;
+        }
+        found.push(Descendant {
+            name: trigger::qualified_name(&rel),
+            keys: trigger::key_columns(&rel),
+            partition,
+            holds_rows: kind == pg_sys::RELKIND_RELATION,
+        });
     }
     found
 }
@@ -283,12 +424,15 @@ fn detach_trigger(name: &[u8], trigger: &str) {
 
 /// Remove the audit triggers from a table; the removal itself is recorded in the trail.
 #[pg_extern(sql = "CREATE FUNCTION disable_audit(tbl regclass) RETURNS text \
-    VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', 'disable_audit_wrapper';")]
+    VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp \
+    LANGUAGE c AS 'MODULE_PATHNAME', 'disable_audit_wrapper';")]
 fn disable_audit(tbl: Option<pg_sys::Oid>) -> String {
-    let (name, _) = audited_table(tbl, false);
+    let Audited {
+        name, descendants, ..
+    } = audited_table(tbl, false);
     detach_trigger(&name, ROW_TRIGGER);
     detach_trigger(&name, TRUNCATE_TRIGGER);
-    for child in descendants(tbl) {
+    for child in descendants {
         if !child.partition {
             detach_trigger(&child.name, ROW_TRIGGER);
         }

@@ -140,6 +140,11 @@ pub enum ImagePath {
     /// to_jsonb of the row, which can refuse legal `json` values that jsonb cannot hold (a
     /// \u0000 escape, or a character the database encoding lacks): tried in a subtransaction.
     ToJsonbMayFail,
+    /// Every column as a JSON string of its type's output function: a column's type (or a
+    /// type inside it) has a cast to json that to_jsonb would call. Whoever owns the type can
+    /// create such a cast, and it would then run as the writer and decide what the trail
+    /// records (a value never stored).
+    Text,
 }
 
 impl ImagePath {
@@ -151,8 +156,15 @@ impl ImagePath {
             .map(|att| att.type_oid().value())
             .collect();
         if types.iter().all(|&t| has_direct_jsonb(t)) {
-            ImagePath::Direct
-        } else if types.iter().any(|&t| holds_json(t, 0)) {
+            return ImagePath::Direct;
+        }
+        let mut found = Found::default();
+        for &t in &types {
+            look_inside(t, 0, &mut found);
+        }
+        if found.json_cast {
+            ImagePath::Text
+        } else if found.json {
             ImagePath::ToJsonbMayFail
         } else {
             ImagePath::ToJsonb
@@ -161,7 +173,7 @@ impl ImagePath {
 }
 
 thread_local! {
-    /// Relations of the composite types `holds_json` looked into: a change to one of them (a
+    /// Relations of the composite types `look_inside` looked into: a change to one of them (a
     /// json attribute added) must make the tables using it be looked at again.
     static COMPOSITES_SEEN: std::cell::RefCell<std::collections::HashSet<pg_sys::Oid>> =
         std::cell::RefCell::new(std::collections::HashSet::new());
@@ -172,32 +184,65 @@ pub fn is_composite_seen(relid: pg_sys::Oid) -> bool {
     COMPOSITES_SEEN.with_borrow(|seen| seen.contains(&relid))
 }
 
-/// Whether values of the type can hold a `json` value: json itself, or a domain, array or
-/// composite with one inside (nesting deeper than 32 levels is assumed to).
-fn holds_json(type_oid: pg_sys::Oid, depth: usize) -> bool {
-    if depth > 32 {
-        return true;
+/// What `look_inside` found in a column's type.
+#[derive(Default)]
+struct Found {
+    /// A `json` value can be inside.
+    json: bool,
+    /// to_jsonb would call a cast to json for a value inside.
+    json_cast: bool,
+}
+
+/// Whether to_jsonb would turn a value of this type through a cast to json: as jsonb.c's
+/// jsonb_categorize_type decides, for a type (domains looked through) that is neither an
+/// array nor a composite, created after initdb, with a cast to json by a function. CREATE
+/// CAST takes effect at once: the trigger forgets its image paths when pg_cast changes.
+fn has_json_cast(base: pg_sys::Oid) -> bool {
+    if u32::from(base) < pg_sys::FirstNormalObjectId {
+        return false;
     }
+    let mut function = pg_sys::InvalidOid;
+    // SAFETY: a catalog lookup of the cast from `base` to json; it writes the function's oid.
+    let path = unsafe {
+        pg_sys::find_coercion_pathway(
+            pg_sys::JSONOID,
+            base,
+            pg_sys::CoercionContext::COERCION_EXPLICIT,
+            &mut function,
+        )
+    };
+    path == pg_sys::CoercionPathType::COERCION_PATH_FUNC && function != pg_sys::InvalidOid
+}
+
+/// Look through a type as to_jsonb does (domains, arrays, composites, at any depth) for json
+/// values and for casts to json (nesting deeper than 32 levels is assumed to hold both).
+fn look_inside(type_oid: pg_sys::Oid, depth: usize, found: &mut Found) {
+    if depth > 32 {
+        found.json = true;
+        found.json_cast = true;
+        return;
+    }
+    // SAFETY: catalog lookups by type oid (a dropped type raises a PostgreSQL error).
     unsafe {
         let base = pg_sys::getBaseType(type_oid);
         if base == pg_sys::JSONOID {
-            return true;
+            found.json = true;
+            return;
         }
         let element = pg_sys::get_element_type(base);
         if element != pg_sys::InvalidOid {
-            return holds_json(element, depth + 1);
+            return look_inside(element, depth + 1, found);
         }
         let relid = pg_sys::get_typ_typrelid(base);
         if relid == pg_sys::InvalidOid {
-            return false;
+            found.json_cast |= has_json_cast(base);
+            return;
         }
         COMPOSITES_SEEN.with_borrow_mut(|seen| seen.insert(relid));
         let desc = pgrx::PgTupleDesc::from_pg_copy(pg_sys::lookup_rowtype_tupdesc_copy(base, -1));
-        let nested = desc
-            .iter()
-            .filter(|att| !att.is_dropped())
-            .any(|att| holds_json(att.type_oid().value(), depth + 1));
-        nested
+        for att in desc.iter().filter(|att| !att.is_dropped()) {
+            look_inside(att.type_oid().value(), depth + 1, found);
+        }
     }
 }
 
@@ -273,7 +318,8 @@ fn object_from_text(
 }
 
 /// The row with every non-NULL column as a JSON string of its text output: the image of a
-/// row to_jsonb refuses, which records the same values losslessly.
+/// row to_jsonb refuses, or of one whose types have casts to json, which records the values
+/// as stored, losslessly.
 fn text_row_image(rel: &PgRelation, row: &Deformed) -> StoredJsonb {
     object_from_text(rel, row, 0..row.values.len(), |json, typoid, datum| {
         push_json_string(json, &output_bytes(typoid, datum))
@@ -295,6 +341,7 @@ pub fn row_image(
                 .map(jsonb_with_text)
                 .unwrap_or_else(|| text_row_image(rel, row))
         }
+        ImagePath::Text => text_row_image(rel, row),
     }
 }
 

@@ -39,7 +39,7 @@ fn require_sealable() {
 }
 
 fn spi_fail(e: pgrx::spi::Error) -> ! {
-    pgrx::error!("ge_security: sealing failed: {e}")
+    crate::error::spi_failed("sealing the audit trail", e)
 }
 
 /// The last block (block_no, last_id, block_hash), or the genesis values.
@@ -64,8 +64,10 @@ fn last_block(client: &mut SpiClient) -> (i64, i64, Vec<u8>) {
         .unwrap_or((0, 0, vec![0u8; 32]))
 }
 
-/// Seal every committed row that is safe to seal now; returns how many rows were sealed.
+/// Seal every committed row that is safe to seal now; returns how many rows were sealed. Its
+/// queries qualify their operators and the function pins search_path as well.
 #[pg_extern(parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
 fn audit_seal() -> i64 {
     require_sealable();
     Spi::connect_mut(|client| {
@@ -80,7 +82,8 @@ fn audit_seal() -> i64 {
         horizon::require_ordered(super::writer::trail_sequence());
         let last_allocated: i64 = client
             .update(
-                "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END \
+                "SELECT CASE WHEN is_called THEN last_value \
+                 ELSE last_value OPERATOR(pg_catalog.-) 1 END \
                  FROM ge_security.audit_log_id_seq",
                 None,
                 &[],
@@ -96,7 +99,8 @@ fn audit_seal() -> i64 {
             let rows = client
                 .update(
                     "SELECT id, row_hash FROM ge_security.audit_log \
-                     WHERE id > $1 AND id < $2 ORDER BY id LIMIT $3",
+                     WHERE id OPERATOR(pg_catalog.>) $1 AND id OPERATOR(pg_catalog.<) $2 \
+                     ORDER BY id LIMIT $3",
                     None,
                     &[after_id.into(), horizon.into(), MAX_BLOCK_ROWS.into()],
                 )
@@ -119,8 +123,14 @@ fn audit_seal() -> i64 {
             let block_hash = merkle::block_hash(
                 block_no, first_id, last_id, row_count, &rows_root, &prev_hash, sealed_at,
             );
-            let sealed_at_datum = TimestampWithTimeZone::try_from(sealed_at)
-                .unwrap_or_else(|e| pgrx::error!("ge_security: bad seal time: {e}"));
+            let sealed_at_datum = TimestampWithTimeZone::try_from(sealed_at).unwrap_or_else(|e| {
+                GeError::new(
+                    Kind::Internal,
+                    "the transaction's start time is not a timestamp",
+                )
+                .detail(e.to_string())
+                .raise()
+            });
             super::guard::with_sealer_rights(|| {
                 client
                     .update(

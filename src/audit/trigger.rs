@@ -191,11 +191,20 @@ fn table_info(rel: &PgRelation) -> std::rc::Rc<TableInfo> {
         return info;
     }
     if !TABLES_CALLBACK.replace(true) {
+        // SAFETY: registered once per backend; the callbacks are #[pg_guard] functions that
+        // only clear this backend's cache.
         unsafe {
             pg_sys::CacheRegisterRelcacheCallback(Some(forget_table), pg_sys::Datum::from(0usize));
             // a schema rename does not touch the relcache entries of its tables
             pg_sys::CacheRegisterSyscacheCallback(
                 pg_sys::SysCacheIdentifier::NAMESPACEOID as std::ffi::c_int,
+                Some(forget_all_tables),
+                pg_sys::Datum::from(0usize),
+            );
+            // nor does a cast to json created (or dropped) for a type a table uses, which
+            // decides whether its images may come from to_jsonb (ImagePath::Text)
+            pg_sys::CacheRegisterSyscacheCallback(
+                pg_sys::SysCacheIdentifier::CASTSOURCETARGET as std::ffi::c_int,
                 Some(forget_all_tables),
                 pg_sys::Datum::from(0usize),
             );
@@ -283,20 +292,35 @@ fn audit_trigger<'a>(
         .as_ref()
         .or(new_values.as_ref())
         .expect("a row event has a row");
-    let build_images = || {
+    let build_images = |path: ImagePath| {
         (
-            row_json::key_image(&rel, info.image_path, key_source, &info.keys),
+            row_json::key_image(&rel, path, key_source, &info.keys),
             old.zip(old_values.as_ref())
-                .map(|(t, row)| row_json::row_image(&rel, info.image_path, t, row)),
+                .map(|(t, row)| row_json::row_image(&rel, path, t, row)),
             new.zip(new_values.as_ref())
-                .map(|(t, row)| row_json::row_image(&rel, info.image_path, t, row)),
+                .map(|(t, row)| row_json::row_image(&rel, path, t, row)),
         )
     };
     // direct images hold integers, booleans and text: no setting changes how they print
     let (row_key, old_row, new_row) = if info.image_path == ImagePath::Direct {
-        build_images()
+        build_images(ImagePath::Direct)
     } else {
-        with_canonical_output(build_images)
+        with_canonical_output(|| {
+            let generation = TABLES_GENERATION.get();
+            let images = build_images(info.image_path);
+            // to_jsonb's own catalog lookups may have taken in a cast to json created since
+            // the image path was chosen (and called it): such images are not recorded
+            let path_now = if TABLES_GENERATION.get() == generation {
+                info.image_path
+            } else {
+                ImagePath::of(&rel)
+            };
+            if path_now == ImagePath::Text && info.image_path != ImagePath::Text {
+                build_images(ImagePath::Text)
+            } else {
+                images
+            }
+        })
     };
     writer::write(AuditRecord {
         op,

@@ -241,7 +241,7 @@ impl<'c, T> Stream<'c, T> {
             // the fetch leaves its rows in SPI_tuptable, which `convert` reads
             self.cursor
                 .fetch(FETCH)
-                .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+                .unwrap_or_else(|e| crate::error::spi_failed("reading the audit trail", e));
             let converted = (self.convert)();
             self.done = converted.is_empty();
             self.buffer.extend(converted);
@@ -274,40 +274,112 @@ impl Report {
     }
 }
 
+/// A digest kept outside the database, as audit_digest() returned it.
 struct Digest {
     block_no: i64,
     last_id: i64,
-    block_hash: String,
+    /// Lowercase hex of the block's hash; None for the genesis digest (block 0, no block yet).
+    block_hash: Option<String>,
 }
 
-fn parse_digest(digest: Option<JsonB>) -> Option<Digest> {
-    let value = digest?.0;
-    let field = |name: &str| value.get(name).cloned();
-    let bad = || {
-        GeError::new(Kind::InvalidParameter, "digest must be an object from ge_security.audit_digest()")
-            .hint("Pass the JSON that audit_digest() returned, e.g. '{\"block_no\": 7, \"last_id\": 120, \"block_hash\": \"…\"}'.")
-            .raise()
+/// Refuse a digest that is not one audit_digest() could have returned (22023), saying why.
+fn bad_digest(why: &str) -> ! {
+    GeError::new(Kind::InvalidParameter, format!("malformed audit digest: {why}"))
+        .detail("A digest is the object ge_security.audit_digest() returns: block_no and last_id (integers of 0 or more), block_hash (64 hexadecimal digits, null only for block 0) and sealed_at.")
+        .hint("Pass the JSON that audit_digest() returned, e.g. '{\"block_no\": 7, \"last_id\": 120, \"block_hash\": \"…\"}'.")
+        .raise()
+}
+
+/// The digest argument (jsonb, possibly NULL) read from the call itself: pgrx's JsonB argument
+/// would panic on a number serde_json cannot hold (1e400) or text that is not UTF-8.
+fn digest_argument(fcinfo: pg_sys::FunctionCallInfo) -> Option<serde_json::Value> {
+    // SAFETY: fcinfo is this call's; argument 0 is declared jsonb (NULL gives None).
+    let datum = unsafe { pgrx::fcinfo::pg_getarg_datum(fcinfo, 0) }?;
+    // SAFETY: a non-NULL jsonb datum; jsonb_out detoasts it and returns a palloc'd C string.
+    let text = unsafe {
+        let text = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(datum)])
+            .unwrap_or_else(|| bad_digest("it prints as nothing"));
+        let bytes = std::ffi::CStr::from_ptr(text.cast_mut_ptr())
+            .to_bytes()
+            .to_vec();
+        pg_sys::pfree(text.cast_mut_ptr());
+        bytes
     };
-    if !value.is_object() {
-        bad();
+    let text =
+        std::str::from_utf8(&text).unwrap_or_else(|_| bad_digest("it is not valid UTF-8 text"));
+    Some(
+        serde_json::from_str(text).unwrap_or_else(|_| {
+            bad_digest("it holds a number out of range or is nested too deeply")
+        }),
+    )
+}
+
+/// Check a digest's shape: an object with block_no and last_id (integers >= 0) and block_hash
+/// (64 hex digits; null only in the genesis digest, block 0 with last id 0); sealed_at, if
+/// present, a string or null. Anything else is refused (22023) rather than verified.
+fn parse_digest(value: Option<serde_json::Value>) -> Option<Digest> {
+    let value = value?;
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| bad_digest("it is not a JSON object"));
+    let count = |key: &str| -> i64 {
+        let field = object
+            .get(key)
+            .unwrap_or_else(|| bad_digest(&format!("the key {key} is missing")));
+        match field.as_i64() {
+            Some(n) if n >= 0 => n,
+            Some(_) => bad_digest(&format!("{key} is negative")),
+            None if field.is_number() => {
+                bad_digest(&format!("{key} is not an integer in the range of bigint"))
+            }
+            None => bad_digest(&format!("{key} is not a number")),
+        }
+    };
+    let block_no = count("block_no");
+    let last_id = count("last_id");
+    let block_hash = match object.get("block_hash") {
+        None => bad_digest("the key block_hash is missing"),
+        Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(hash))
+            if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Some(hash.to_ascii_lowercase())
+        }
+        Some(serde_json::Value::String(_)) => bad_digest("block_hash is not 64 hexadecimal digits"),
+        Some(_) => bad_digest("block_hash is not a string"),
+    };
+    if !matches!(
+        object.get("sealed_at"),
+        None | Some(serde_json::Value::Null | serde_json::Value::String(_))
+    ) {
+        bad_digest("sealed_at is not a string");
+    }
+    match (block_no, &block_hash) {
+        (0, _) if last_id != 0 => bad_digest("block 0 (the genesis digest) must have last_id 0"),
+        (0, Some(hash)) if hash.bytes().any(|b| b != b'0') => {
+            bad_digest("block 0 (the genesis digest) has no block hash")
+        }
+        (1.., None) => bad_digest("block_hash is null but block_no is not 0"),
+        (1.., _) if last_id < block_no => {
+            bad_digest("last_id is lower than block_no (every block seals at least one row)")
+        }
+        _ => {}
     }
     Some(Digest {
-        block_no: field("block_no")
-            .and_then(|v| v.as_i64())
-            .unwrap_or_else(bad),
-        last_id: field("last_id")
-            .and_then(|v| v.as_i64())
-            .unwrap_or_else(bad),
-        block_hash: field("block_hash")
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        block_no,
+        last_id,
+        block_hash: block_hash.filter(|_| block_no > 0),
     })
 }
 
-/// Recompute every row hash, block root and link; compare with a digest kept outside.
-#[pg_extern(stable, parallel_safe)]
+/// Recompute every row hash, block root and link; compare with a digest kept outside. The
+/// digest is read from the call (see `digest_argument`), hence the SQL written out here.
+#[pg_extern(sql = "CREATE FUNCTION audit_verify(digest jsonb DEFAULT NULL) \
+    RETURNS TABLE (ok boolean, problem text, block_no bigint, id bigint, detail text) \
+    STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp \
+    LANGUAGE c AS 'MODULE_PATHNAME', 'audit_verify_wrapper';")]
 fn audit_verify(
-    digest: default!(Option<JsonB>, "NULL"),
+    fcinfo: pg_sys::FunctionCallInfo,
 ) -> TableIterator<
     'static,
     (
@@ -318,7 +390,7 @@ fn audit_verify(
         name!(detail, Option<String>),
     ),
 > {
-    let digest = parse_digest(digest);
+    let digest = parse_digest(digest_argument(fcinfo));
     let backlog_after_micros = 5 * i64::from(gucs::SEAL_INTERVAL_MS.get()) * 1000;
     let mut report = Report(Vec::new());
     let (mut rows_seen, mut blocks_seen, mut unsealed) = (0i64, 0i64, 0i64);
@@ -474,10 +546,10 @@ fn audit_verify(
                 );
             }
         }
-        if let Some(d) = &digest {
+        if let Some(d) = digest.as_ref().filter(|d| d.block_no > 0) {
             if expected_no - 1 < d.block_no || last_sealed_id < d.last_id {
                 report.add("tail_truncated", Some(d.block_no), Some(d.last_id), format!("digest names block {} (last id {}), the trail ends at block {} (last sealed id {last_sealed_id})", d.block_no, d.last_id, expected_no - 1));
-            } else if digest_block_hash.map(|h| merkle::hex(&h)) != Some(d.block_hash.clone()) {
+            } else if digest_block_hash.map(|h| merkle::hex(&h)) != d.block_hash {
                 report.add(
                     "block_link_broken",
                     Some(d.block_no),
@@ -503,6 +575,7 @@ fn audit_verify(
 
 /// The newest block's identity, to be kept outside the database.
 #[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn audit_digest() -> JsonB {
     let row = Spi::get_three::<i64, i64, Vec<u8>>(
         "SELECT block_no, last_id, block_hash FROM ge_security.audit_block ORDER BY block_no DESC LIMIT 1",
@@ -525,13 +598,15 @@ fn audit_digest() -> JsonB {
 
 /// Merkle inclusion proof of one sealed row, checkable without the database.
 #[pg_extern(stable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn audit_proof(id: Option<i64>) -> JsonB {
     let id = id.unwrap_or_else(|| GeError::new(Kind::NullValue, "id must not be NULL").raise());
     Spi::connect(|client| {
         let block = client
             .select(
                 &format!(
-                    "{} WHERE first_id <= $1 AND last_id >= $1",
+                    "{} WHERE first_id OPERATOR(pg_catalog.<=) $1 \
+                     AND last_id OPERATOR(pg_catalog.>=) $1",
                     BLOCKS_SQL.replace(" ORDER BY block_no", "")
                 ),
                 None,
@@ -551,8 +626,13 @@ fn audit_proof(id: Option<i64>) -> JsonB {
         let mut index = None;
         let mut row_hash_hex = String::new();
         let rows = client
-            .select("SELECT id, row_hash FROM ge_security.audit_log WHERE id BETWEEN $1 AND $2 ORDER BY id", None, &[block.first_id.into(), block.last_id.into()])
-            .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+            .select(
+                "SELECT id, row_hash FROM ge_security.audit_log \
+                 WHERE id OPERATOR(pg_catalog.>=) $1 AND id OPERATOR(pg_catalog.<=) $2 ORDER BY id",
+                None,
+                &[block.first_id.into(), block.last_id.into()],
+            )
+            .unwrap_or_else(|e| crate::error::spi_failed("reading the audit trail", e));
         for row in rows {
             let rid: i64 = row.get(1).ok().flatten().unwrap_or(0);
             let hash: Vec<u8> = row.get(2).ok().flatten().unwrap_or_default();

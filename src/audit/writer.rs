@@ -202,7 +202,17 @@ pub fn output_bytes(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> Vec<u8> {
 }
 
 /// The non-empty value of the setting `name`, if any (no copy of the name on this hot path).
+/// A setting hidden from ordinary roles (GUC_SUPERUSER_ONLY, such as ge_security.keyring_path
+/// or data_directory: readable only by superusers and pg_read_all_settings) is never copied into
+/// the trail, whoever writes: the trail is read by auditors, and the actor column would
+/// otherwise depend on who wrote. Such an actor setting records NULL.
 fn setting(name: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: name is a NUL-terminated string; an unknown setting gives 0 (missing_ok).
+    let flags = unsafe { pg_sys::GetConfigOptionFlags(name.as_ptr(), true) };
+    if flags & pg_sys::GUC_SUPERUSER_ONLY as std::ffi::c_int != 0 {
+        return None;
+    }
+    // SAFETY: as above; NULL when the setting does not exist.
     let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if value.is_null() {
         return None;
