@@ -81,6 +81,7 @@ archive_command = 'test ! -f $dir/archive/%f && cp %p $dir/archive/%f'
 fsync = on
 full_page_writes = on
 synchronous_commit = on
+idle_in_transaction_session_timeout = '10min'
 CONF
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the pg_regress suite of pg_test/ against a fresh cluster with ge_security preloaded.
-# UPDATE_EXPECTED=1 copies the results over expected/ for review (never commit unread).
+# UPDATE_EXPECTED=1 copies the results over expected/ for review (never commit unread); UPDATE_ONLY
+# names the files to copy when not all that ran.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/cluster.sh"
@@ -28,11 +29,13 @@ cluster_psql "$dir/cluster" "$port" postgres -q -c "CREATE DATABASE contrib_regr
 status=0
 as_postgres "$regress" --use-existing --bindir="$PG_BIN" --host="$dir/cluster" --port="$port" \
   --inputdir="$work" --outputdir="$work" --dbname=contrib_regression $tests || status=$?
+if [ $status -ne 0 ]; then
+  cat "$work/regression.diffs" 2>/dev/null || true
+fi
 if [ "${UPDATE_EXPECTED:-0}" = 1 ]; then
-  for t in $tests; do cp "$work/results/$t.out" "$here/expected/"; done
+  for t in ${UPDATE_ONLY:-$tests}; do cp "$work/results/$t.out" "$here/expected/"; done
   echo "expected/ updated from results: review the diff before committing"
 elif [ $status -ne 0 ]; then
-  cat "$work/regression.diffs" 2>/dev/null || true
   tail -50 "$dir/cluster/server.log" "$dir"/cluster/data/log/* 2>/dev/null || true
 fi
 exit $status

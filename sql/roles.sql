@@ -20,6 +20,18 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = schema) THEN
     RAISE EXCEPTION 'schema "%" does not exist', schema USING ERRCODE = '3F000';
   END IF;
+  -- System schemas, this extension's schema and schemas an extension created keep their owners:
+  -- handing ge_security's own tables and SECURITY DEFINER functions to an application owner
+  -- role would let its members rewrite waivers and the audit registry.
+  IF schema IN ('pg_catalog', 'information_schema') OR schema ~ '^pg_'
+     OR EXISTS (SELECT 1 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                 WHERE n.nspname = schema AND e.extname = 'ge_security')
+     OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_namespace n ON n.oid = d.objid
+                 WHERE d.classid = 'pg_namespace'::regclass AND d.deptype = 'e' AND n.nspname = schema) THEN
+    RAISE EXCEPTION 'schema "%" belongs to the system or to an extension', schema USING ERRCODE = '42501',
+      DETAIL = 'apply_role_model() changes the owner and privileges of every object in the schema.',
+      HINT = 'Apply the role model to your application''s own schemas.';
+  END IF;
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = owner_role AND (rolcanlogin OR rolsuper)) THEN
     RAISE EXCEPTION 'owner role "%" can log in or is a superuser', owner_role USING ERRCODE = '55000',
       HINT = format('The owner must be a NOLOGIN role: ALTER ROLE %I NOLOGIN;', owner_role);
@@ -45,6 +57,8 @@ BEGIN
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
        AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = owner_role)
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                         AND d.objid = c.oid AND d.deptype = 'e')
        AND NOT (c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                  AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
     UNION ALL
@@ -53,6 +67,8 @@ BEGIN
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = schema AND p.prokind IN ('f', 'p')
        AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = owner_role)
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                         AND d.objid = p.oid AND d.deptype = 'e')
   LOOP
     EXECUTE obj.stmt; done := done || obj.stmt;
   END LOOP;

@@ -34,6 +34,15 @@ pub enum Kind {
     ProgramLimit,
     /// 39P01: a trigger function was attached in a way it cannot work (timing, level, event).
     TriggerProtocol,
+    /// XX000: the extension's own SQL failed in a way no argument or setting explains (a bug to
+    /// report, never a condition a user can cause).
+    Internal,
+    /// 42804: a column or value is of a type the function cannot work on.
+    DatatypeMismatch,
+    /// 22021: text holds a character (or byte) the operation cannot represent.
+    CharacterNotInRepertoire,
+    /// 22P05: a character has no equivalent in the database encoding.
+    UntranslatableCharacter,
 }
 
 impl Kind {
@@ -55,6 +64,10 @@ impl Kind {
             }
             Kind::ProgramLimit => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Kind::TriggerProtocol => PgSqlErrorCode::ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+            Kind::Internal => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            Kind::DatatypeMismatch => PgSqlErrorCode::ERRCODE_DATATYPE_MISMATCH,
+            Kind::CharacterNotInRepertoire => PgSqlErrorCode::ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+            Kind::UntranslatableCharacter => PgSqlErrorCode::ERRCODE_UNTRANSLATABLE_CHARACTER,
         }
     }
 }
@@ -100,5 +113,23 @@ impl GeError {
         }
         report.report(PgLogLevel::ERROR);
         unreachable!("ereport(ERROR) returned")
+    }
+}
+
+/// An SPI call of the extension's own SQL failed without a PostgreSQL error (errors raised by
+/// the statement itself propagate with their own SQLSTATE before this is reached).
+pub fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {
+    GeError::new(Kind::Internal, format!("ge_security: {what} failed"))
+        .detail(e.to_string())
+        .hint("This is a bug in ge_security: please report it with the server log.")
+        .raise()
+}
+
+/// At most `max` characters of a user-supplied value, for messages (a 100 MB argument must not
+/// come back in an error).
+pub fn shown(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}...", &value[..end]),
     }
 }

@@ -1,7 +1,8 @@
 //! Every `ge_security.*` setting: one documented static each, registered by `init()`.
 //! Readers call the small accessors below instead of touching the statics.
+use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 
 /// Superusers that are expected (comma-separated role names). Others are findings.
 pub static SUPERUSER_ALLOWLIST: GucSetting<Option<CString>> =
@@ -17,7 +18,7 @@ pub static READONLY_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CSt
 pub static TENANT_COLUMNS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
 
-/// Case-insensitive regular expression for column names that hold PII.
+/// Case-insensitive regular expression for column names that hold PII (empty: PII checks off).
 pub static PII_PATTERNS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(
     c"(^|_)(e?mail|phone|mobile|ssn|social_security|tax_id|tin|iban|passport|birth_?date|dob|address|national_id)($|_)",
 ));
@@ -72,13 +73,12 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
-    GucRegistry::define_string_guc(
+    define_checked_string(
         c"ge_security.actor_setting",
         c"Setting whose value is recorded as the actor of audited changes.",
         c"Applications set it per transaction, e.g. SET LOCAL app.current_actor = 'user:42'.",
         &ACTOR_SETTING,
-        GucContext::Suset,
-        GucFlags::default(),
+        Some(check_setting_name),
     );
     GucRegistry::define_bool_guc(
         c"ge_security.maintenance",
@@ -98,46 +98,206 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
-    GucRegistry::define_string_guc(
+    define_checked_string(
         c"ge_security.superuser_allowlist",
         c"Superuser roles that assess() accepts (comma-separated).",
         c"Any other role with SUPERUSER is reported as superuser_not_allowlisted.",
         &SUPERUSER_ALLOWLIST,
-        GucContext::Suset,
-        GucFlags::default(),
+        Some(check_name_list),
     );
-    GucRegistry::define_string_guc(
+    define_checked_string(
         c"ge_security.app_roles",
         c"Application roles checked for least privilege (comma-separated).",
         c"When empty, every LOGIN role that is not a superuser counts as an application role.",
         &APP_ROLES,
-        GucContext::Suset,
-        GucFlags::default(),
+        Some(check_name_list),
     );
-    GucRegistry::define_string_guc(
+    define_checked_string(
         c"ge_security.readonly_roles",
         c"Reporting roles that must not read PII columns in clear (comma-separated).",
         c"assess() reports plain-text PII columns these roles can SELECT (pii_readable_by_readonly_role).",
         &READONLY_ROLES,
-        GucContext::Suset,
-        GucFlags::default(),
+        Some(check_name_list),
     );
-    GucRegistry::define_string_guc(
+    define_checked_string(
         c"ge_security.tenant_columns",
         c"Column names that identify the tenant of a row (comma-separated).",
         c"Tables with such a column are expected to be isolated by row-level security.",
         &TENANT_COLUMNS,
-        GucContext::Suset,
-        GucFlags::default(),
+        Some(check_name_list),
     );
-    GucRegistry::define_string_guc(
+    define_checked_string(
         c"ge_security.pii_patterns",
         c"Case-insensitive regular expression matching names of PII columns.",
         c"Matching columns stored as plain text are reported unless registered as protected.",
         &PII_PATTERNS,
-        GucContext::Suset,
-        GucFlags::default(),
+        Some(check_pattern),
     );
+}
+
+/// A superuser-set string setting whose values `check` validates whenever it is set.
+fn define_checked_string(
+    name: &'static CStr,
+    short_description: &'static CStr,
+    long_description: &'static CStr,
+    setting: &'static GucSetting<Option<CString>>,
+    check: pg_sys::GucStringCheckHook,
+) {
+    // SAFETY: the check hooks are #[pg_guard] functions (errors and panics become PostgreSQL
+    // errors), and the names and descriptions are static.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            name,
+            short_description,
+            long_description,
+            setting,
+            GucContext::Suset,
+            GucFlags::default(),
+            check,
+            None,
+            None,
+        )
+    }
+}
+
+/// What is wrong with a comma-separated list of role or column names, if anything: an
+/// element no name can be (longer than NAMEDATALEN - 1 bytes, or holding control characters).
+pub fn name_list_problem(value: &str) -> Option<String> {
+    value.split(',').map(str::trim).find_map(|name| {
+        if name.len() >= pg_sys::NAMEDATALEN as usize {
+            Some(format!(
+                "\"{}\" is longer than {} bytes, so it cannot name a role or column.",
+                crate::error::shown(name, 32),
+                pg_sys::NAMEDATALEN - 1
+            ))
+        } else if name.chars().any(char::is_control) {
+            Some(format!(
+                "\"{}\" holds control characters.",
+                crate::error::shown(&name.escape_debug().to_string(), 32)
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// What is wrong with a PII pattern, if anything: PostgreSQL's regular expression compiler's
+/// complaint. Needs a transaction (None outside one: the value is checked again when used).
+pub fn pattern_problem(pattern: &str) -> Option<String> {
+    // SAFETY: only asks whether a transaction is open.
+    if !unsafe { pg_sys::IsTransactionState() } {
+        return None;
+    }
+    let pattern = pattern.to_owned();
+    PgTryBuilder::new(move || {
+        // SAFETY: inside a transaction; both arguments are freshly built text datums, and the
+        // C collation needs no catalog lookup. A compile error is caught below: compiling a
+        // regular expression holds no lock, buffer or other resource an error could leak.
+        unsafe {
+            pg_sys::DirectFunctionCall2Coll(
+                Some(case_insensitive_match),
+                pg_sys::C_COLLATION_OID,
+                "".into_datum().unwrap_or(pg_sys::Datum::null()),
+                pattern
+                    .as_str()
+                    .into_datum()
+                    .unwrap_or(pg_sys::Datum::null()),
+            );
+        }
+        None
+    })
+    .catch_others(|error| match error {
+        pg_sys::panic::CaughtError::PostgresError(report)
+        | pg_sys::panic::CaughtError::ErrorReport(report) => Some(report.message().to_owned()),
+        other => other.rethrow(),
+    })
+    .execute()
+}
+
+/// PostgreSQL's `text ~* text`, callable through DirectFunctionCall.
+#[pg_guard]
+unsafe extern "C-unwind" fn case_insensitive_match(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: fcinfo is the call frame DirectFunctionCall2Coll built with two text arguments.
+    unsafe { pg_sys::texticregexeq(fcinfo) }
+}
+
+/// What is wrong with the name of a setting to read the actor from, if anything.
+pub fn setting_name_problem(value: &str) -> Option<String> {
+    let valid_part = |part: &str| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    };
+    (!value.is_empty() && !value.split('.').all(valid_part)).then(|| {
+        format!(
+            "\"{}\" is not a setting name (such as app.current_actor).",
+            crate::error::shown(value, 32)
+        )
+    })
+}
+
+/// Report `problem` (if any) from a check hook: sets the DETAIL PostgreSQL prints with its
+/// "invalid value for parameter" error, and says whether the value may stay.
+fn accept_unless(problem: Option<String>) -> bool {
+    match problem {
+        None => true,
+        Some(detail) => {
+            let detail = CString::new(detail.replace('\0', "")).unwrap_or_default();
+            // SAFETY: the GUC machinery reads and frees this palloc'd string right after the
+            // hook returns; pstrdup copies the message into the current memory context.
+            unsafe { pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr()) };
+            false
+        }
+    }
+}
+
+/// The value a string check hook is asked about (NULL reads as empty).
+///
+/// # Safety
+/// `newval` is the pointer PostgreSQL passes to a string check hook.
+unsafe fn proposed<'a>(newval: *mut *mut std::ffi::c_char) -> std::borrow::Cow<'a, str> {
+    // SAFETY: PostgreSQL passes a valid pointer to a NUL-terminated string or to NULL.
+    unsafe {
+        if newval.is_null() || (*newval).is_null() {
+            return std::borrow::Cow::Borrowed("");
+        }
+        CStr::from_ptr(*newval).to_string_lossy()
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_name_list(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: called by PostgreSQL as a string check hook.
+    accept_unless(name_list_problem(&unsafe { proposed(newval) }))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_pattern(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: called by PostgreSQL as a string check hook.
+    accept_unless(pattern_problem(&unsafe { proposed(newval) }))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_setting_name(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: called by PostgreSQL as a string check hook.
+    accept_unless(setting_name_problem(&unsafe { proposed(newval) }))
 }
 
 /// A comma-separated list setting as trimmed, non-empty names.

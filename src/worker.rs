@@ -23,7 +23,8 @@ pub fn register() {
 fn seal_once() -> Option<String> {
     BackgroundWorker::transaction(|| {
         let installed = Spi::get_one::<bool>(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ge_security')",
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension \
+             WHERE extname OPERATOR(pg_catalog.=) 'ge_security'::pg_catalog.name)",
         )
         .ok()
         .flatten()
@@ -49,13 +50,19 @@ pub extern "C-unwind" fn ge_security_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
     let database = BackgroundWorker::get_extra().to_owned();
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
-    // Sealing needs READ COMMITTED read-write transactions, whatever the server or database
+    // The worker runs as the bootstrap superuser with the database's and role's settings, which
+    // their owners control: a search_path naming a schema they can write would run their
+    // operators and functions as superuser. Pinned before the first query, overriding every
+    // other source. Sealing also needs READ COMMITTED read-write transactions, whatever the
     // defaults say (a SERIALIZABLE default would also take predicate locks on the trail).
     for (name, value) in [
+        (c"search_path", c"pg_catalog, pg_temp"),
         (c"default_transaction_isolation", c"read committed"),
         (c"default_transaction_read_only", c"off"),
         (c"default_transaction_deferrable", c"off"),
     ] {
+        // SAFETY: the worker is connected to its database (a transaction-less backend may set
+        // options), and both strings are NUL-terminated literals that outlive the call.
         unsafe {
             pg_sys::SetConfigOption(
                 name.as_ptr(),
@@ -72,8 +79,11 @@ pub extern "C-unwind" fn ge_security_worker_main(_arg: pg_sys::Datum) {
             break;
         }
         if BackgroundWorker::sighup_received() {
+            // SAFETY: called between transactions from the worker's main loop, where other
+            // backends reload their configuration too.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
+        // SAFETY: reads shared memory the startup process maintains; any backend may ask.
         if unsafe { pg_sys::RecoveryInProgress() } {
             continue; // a hot standby receives sealed blocks from its primary
         }

@@ -1,5 +1,7 @@
 -- Role checks: each weak role is reported, its hardened twin is not, and the remediation runs.
 SET password_encryption = 'scram-sha-256';
+-- the test cluster ends idle transactions server-wide; the app-role timeout twins need it off
+SET idle_in_transaction_session_timeout = 0;
 SET ge_security.superuser_allowlist = 'postgres, rt_ops_su';
 -- weak: superuser outside the allow-list; twin: allow-listed superuser
 CREATE ROLE rt_rogue_su SUPERUSER LOGIN PASSWORD 'x' VALID UNTIL '2099-01-01';
@@ -93,3 +95,4 @@ END $$;
 RESET ge_security.app_roles;
 RESET ge_security.superuser_allowlist;
 RESET password_encryption;
+RESET idle_in_transaction_session_timeout;

@@ -29,15 +29,10 @@ SELECT check_id, object_type, object_name, remediation FROM ge_security.assess()
 SELECT details->'reachable_through' AS reachable_through FROM ge_security.assess()
  WHERE check_id = 'rls_missing_on_tenant_table' ORDER BY object_name;
 
--- the remediation runs as written and clears the findings
-DO $$
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT remediation FROM ge_security.assess()
-            WHERE check_id IN ('secdef_function_no_search_path', 'rls_missing_on_tenant_table') LOOP
-    EXECUTE r.remediation;
-  END LOOP;
-END $$;
+-- the remediation runs as written (pasted into psql: \gexec sends each as one query string)
+-- and clears the findings
+SELECT remediation FROM ge_security.assess()
+ WHERE check_id IN ('secdef_function_no_search_path', 'rls_missing_on_tenant_table') \gexec
 SELECT count(*) AS left_after_remediation FROM ge_security.assess()
  WHERE check_id IN ('secdef_function_no_search_path', 'rls_missing_on_tenant_table');
 -- the generated policy fails closed: no tenant set, nothing visible or writable

@@ -1,5 +1,7 @@
 -- Grants, functions, languages, extensions, resource limits and PII auditing: each weak
 -- object is reported, its hardened twin is not, and the remediation runs where it is SQL.
+-- the test cluster ends idle transactions server-wide; the app-role timeout twins need it off
+SET idle_in_transaction_session_timeout = 0;
 CREATE ROLE rt_app LOGIN CONNECTION LIMIT 20;
 CREATE ROLE rt_app2 LOGIN;
 CREATE ROLE rt_owner NOLOGIN;
@@ -80,3 +82,4 @@ REVOKE CONNECT, TEMPORARY ON DATABASE contrib_regression FROM PUBLIC;
 DROP SCHEMA "rt Weak", rt_hard, rt_extensions CASCADE;
 DROP ROLE rt_app, rt_app2, rt_owner;
 RESET ge_security.app_roles;
+RESET idle_in_transaction_session_timeout;

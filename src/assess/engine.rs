@@ -1,6 +1,7 @@
 //! Runs checks against the catalogs as the caller and applies waivers.
 //! Every check is one set-based query; a missing privilege yields a `not_assessed` row.
 use super::registry::{Check, Severity};
+use super::setting_problems;
 use crate::gucs;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -100,6 +101,7 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
     let tenant_columns = gucs::list(&gucs::TENANT_COLUMNS);
     let pii_pattern = gucs::text(&gucs::PII_PATTERNS);
     let readonly_roles = gucs::list(&gucs::READONLY_ROLES);
+    let problems = setting_problems::find();
     let mut findings = Vec::new();
     Spi::connect(|client| {
         let database: String = client
@@ -126,6 +128,14 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
                     continue;
                 }
             }
+            let mut skipped = false;
+            for problem in problems.iter().filter(|p| p.affects(check)) {
+                findings.push(problem.finding(check));
+                skipped |= problem.unusable;
+            }
+            if skipped {
+                continue;
+            }
             let args: [DatumWithOid; 5] = [
                 allowlist.clone().into(),
                 app_roles.clone().into(),
@@ -134,9 +144,9 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
                 readonly_roles.clone().into(),
             ];
             let query = format!("{PRELUDE} {}", check.finder);
-            let rows = client.select(&query, None, &args).unwrap_or_else(|e| {
-                pgrx::error!("ge_security: check {} could not run: {e}", check.id)
-            });
+            let rows = client
+                .select(&query, None, &args)
+                .unwrap_or_else(|e| crate::error::spi_failed(check.id, e));
             let marks_not_assessed = rows.columns().unwrap_or(0) >= 6;
             for row in rows {
                 let text = |n: usize| row.get::<String>(n).ok().flatten();
@@ -186,8 +196,10 @@ fn apply_waivers(findings: &mut [Finding]) {
     let waived: HashSet<(String, String)> = Spi::connect(|client| {
         client
             .select(
+                // a waiver written around waive() (say, expiring 'infinity') does not count
                 "SELECT check_id, object_name FROM ge_security.waiver \
-                 WHERE expires_at > pg_catalog.now()",
+                 WHERE expires_at > pg_catalog.now() \
+                   AND expires_at <= granted_at + pg_catalog.make_interval(years => 1)",
                 None,
                 &[],
             )

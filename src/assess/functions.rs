@@ -95,7 +95,7 @@ WHERE f.prosecdef
         finder: "SELECT 'extension', pg_catalog.quote_ident(e.extname), \
                  pg_catalog.format('extension %I is installed in schema public', e.extname), \
                  CASE WHEN e.extrelocatable \
-                   THEN pg_catalog.format('CREATE SCHEMA IF NOT EXISTS extensions; ALTER EXTENSION %I SET SCHEMA extensions;', e.extname) \
+                   THEN pg_catalog.format('BEGIN; CREATE SCHEMA IF NOT EXISTS extensions; ALTER EXTENSION %I SET SCHEMA extensions; COMMIT;', e.extname) \
                    ELSE pg_catalog.format('-- %I is not relocatable: reinstall it WITH SCHEMA extensions', e.extname) END, \
                  pg_catalog.jsonb_build_object('extension', e.extname) \
                  FROM pg_catalog.pg_extension e \

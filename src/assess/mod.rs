@@ -13,6 +13,7 @@ mod rls;
 mod role_audit;
 mod roles;
 mod server_files;
+mod setting_problems;
 mod settings;
 mod waivers;
 
@@ -89,6 +90,7 @@ fn assess(
 
 /// The catalogue of checks.
 #[pg_extern(immutable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn checks() -> TableIterator<
     'static,
     (

@@ -19,10 +19,10 @@ SELECT 'table', r.qualified,
        pg_catalog.format('table %s has tenant column %I but row-level security is disabled',
                          r.qualified, a.attname),
        pg_catalog.format(
-         'ALTER TABLE %1$s ENABLE ROW LEVEL SECURITY; ALTER TABLE %1$s FORCE ROW LEVEL SECURITY; '
+         'BEGIN; ALTER TABLE %1$s ENABLE ROW LEVEL SECURITY; ALTER TABLE %1$s FORCE ROW LEVEL SECURITY; '
          'CREATE POLICY tenant_isolation ON %1$s '
          'USING (%2$I = NULLIF(current_setting(''app.current_tenant_id'', true), '''')::%3$s) '
-         'WITH CHECK (%2$I = NULLIF(current_setting(''app.current_tenant_id'', true), '''')::%3$s);',
+         'WITH CHECK (%2$I = NULLIF(current_setting(''app.current_tenant_id'', true), '''')::%3$s); COMMIT;',
          r.qualified, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),
        pg_catalog.jsonb_build_object('table', r.qualified, 'tenant_column', a.attname,
          'reachable_through', (SELECT pg_catalog.jsonb_agg(DISTINCT CASE WHEN x.grantee = 0 THEN 'PUBLIC'
@@ -81,7 +81,7 @@ Check {
     finder: "SELECT 'table', r.qualified, \
              pg_catalog.format('table %s has %s polic(ies) but row-level security is disabled', r.qualified, \
                (SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = r.oid)), \
-             pg_catalog.format('ALTER TABLE %1$s ENABLE ROW LEVEL SECURITY; ALTER TABLE %1$s FORCE ROW LEVEL SECURITY;', r.qualified), \
+             pg_catalog.format('BEGIN; ALTER TABLE %1$s ENABLE ROW LEVEL SECURITY; ALTER TABLE %1$s FORCE ROW LEVEL SECURITY; COMMIT;', r.qualified), \
              pg_catalog.jsonb_build_object('table', r.qualified) \
              FROM user_relation r WHERE r.relkind IN ('r', 'p') AND NOT r.relrowsecurity \
                AND EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = r.oid)",
@@ -123,7 +123,7 @@ WHERE p.polpermissive
 SELECT 'policy', pg_catalog.format('%I ON %s', p.polname, r.qualified),
        pg_catalog.format('policy %I on %s lets rows through when its setting is missing or empty',
                          p.polname, r.qualified),
-       pg_catalog.format('SELECT ge_security.enable_tenant_isolation(%L, %L); DROP POLICY %I ON %s;',
+       pg_catalog.format('BEGIN; SELECT ge_security.enable_tenant_isolation(%L, %L); DROP POLICY %I ON %s; COMMIT;',
                          r.qualified, coalesce((SELECT a.attname::text FROM pg_catalog.pg_attribute a
                              WHERE a.attrelid = r.oid AND a.attname = ANY ($3::text[]) LIMIT 1), 'tenant_id'),
                          p.polname, r.qualified),

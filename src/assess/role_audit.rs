@@ -110,6 +110,6 @@ fn role_audit() -> TableIterator<
         }
         Ok::<_, pgrx::spi::Error>(rows)
     })
-    .unwrap_or_else(|e| pgrx::error!("ge_security: role_audit failed: {e}"));
+    .unwrap_or_else(|e| crate::error::spi_failed("role_audit", e));
     TableIterator::new(rows)
 }

@@ -199,6 +199,7 @@ fn timestamptz(unix_seconds: i64) -> Option<TimestampWithTimeZone> {
 /// The certificate named by `ssl_cert_file`: one row, with `error` set when it cannot be read
 /// or parsed (the other columns are then NULL).
 #[pg_extern(volatile, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn server_certificate() -> TableIterator<
     'static,
     (
@@ -241,6 +242,7 @@ fn server_certificate() -> TableIterator<
 /// for bit tests) and whether the server's OS user or root owns it. `error` is set when it
 /// cannot be examined.
 #[pg_extern(volatile, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
 fn server_key_file() -> TableIterator<
     'static,
     (

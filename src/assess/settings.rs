@@ -67,9 +67,39 @@ const DURABILITY: &[&str] = &["ISO27001:A.8.13", "SOC2:A1.2", "CIS:8.2"];
 const BACKUP: &[&str] = &["ISO27001:A.8.13", "SOC2:A1.2", "SOC2:A1.3", "CIS:8.3"];
 
 pub const CHECKS: &[Check] = &[
-    setting_check!("ssl_off", High, "TLS is off", TLS,
-        "Connections cannot be encrypted: passwords, queries and results cross the network in clear.",
-        "ssl", "s.setting = 'off'", "on"),
+    Check {
+        id: "ssl_off",
+        severity: Severity::High,
+        category: "settings",
+        title: "TLS is off",
+        controls: TLS,
+        description: "Connections cannot be encrypted: passwords, queries and results cross the \
+                      network in clear.",
+        requires: visible!("ssl"),
+        // ssl = on with a missing or unreadable certificate or key keeps the server from
+        // starting: the fix is offered as SQL only when both files are usable as they are.
+        finder: r#"
+SELECT 'setting', 'setting ' || s.name, 'ssl is off',
+       CASE WHEN u.problem IS NULL
+            THEN 'ALTER SYSTEM SET ssl = ''on''; SELECT pg_catalog.pg_reload_conf();'
+            ELSE pg_catalog.format('-- Not runnable yet: with ssl = on the server would refuse to start, '
+                                   'because %s. Install the certificate and key (key mode 0600, owned by '
+                                   'the server''s OS user), then run: ALTER SYSTEM SET ssl = ''on''; '
+                                   'SELECT pg_catalog.pg_reload_conf();', u.problem) END,
+       pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting, 'source', s.source,
+                                     'certificate', c.path, 'key', k.path, 'blocker', u.problem)
+FROM pg_catalog.pg_settings s
+CROSS JOIN ge_security.server_certificate() c
+CROSS JOIN ge_security.server_key_file() k
+CROSS JOIN LATERAL (SELECT CASE
+    WHEN c.error IS NOT NULL THEN pg_catalog.format('the certificate %s cannot be used (%s)', c.path, c.error)
+    WHEN k.error IS NOT NULL THEN pg_catalog.format('the key %s cannot be used (%s)', k.path, k.error)
+    WHEN NOT (k.owned_by_server OR k.owned_by_root) THEN pg_catalog.format('the key %s is owned by another user', k.path)
+    WHEN (k.owned_by_root AND k.mode_bits & 31 <> 0) OR (NOT k.owned_by_root AND k.mode_bits & 63 <> 0)
+      THEN pg_catalog.format('the key %s has mode %s (group or world access)', k.path, k.mode)
+    END AS problem) u
+WHERE s.name = 'ssl' AND s.setting = 'off'"#,
+    },
     setting_check!("ssl_min_protocol_below_tls12", High, "TLS below 1.2 accepted", TLS,
         "TLS 1.0 and 1.1 are deprecated (RFC 8996) and accepted by this server.",
         "ssl_min_protocol_version", "s.setting IN ('', 'TLSv1', 'TLSv1.1')", "TLSv1.3"),
@@ -91,6 +121,10 @@ pub const CHECKS: &[Check] = &[
     setting_check!("authentication_timeout_long", Low, "Authentication timeout above 60 s", AUTH,
         "Slow or stalled authentications hold connection slots for long.",
         "authentication_timeout", "s.setting::int > 60", "30s"),
+    setting_check!("idle_in_transaction_timeout_off", Low, "Idle open transactions are never ended",
+        &["ISO27001:A.8.15", "SOC2:CC7.2"],
+        "A transaction left open and idle after an audited write keeps the ids of its audit rows below the sealing horizon: nothing newer in its database is sealed until it ends. idle_in_transaction_session_timeout ends such sessions.",
+        "idle_in_transaction_session_timeout", "s.setting = '0'", "10min"),
     setting_check!("log_connections_off", Medium, "Connections are not logged", LOGGING,
         "Without log_connections there is no record of who connected from where.",
         "log_connections", "s.setting = 'off'", "on"),
@@ -124,9 +158,16 @@ pub const CHECKS: &[Check] = &[
         requires: visible!("shared_preload_libraries"),
         finder: "SELECT 'setting', 'setting ' || s.name, \
                  pg_catalog.format('shared_preload_libraries is %L: pgaudit is not loaded', s.setting), \
-                 pg_catalog.format('ALTER SYSTEM SET shared_preload_libraries = %L; \
-                   ALTER SYSTEM SET pgaudit.log = ''ddl, role, write''; -- install pgaudit, then restart the server', \
-                   pg_catalog.concat_ws(',', NULLIF(s.setting, ''), 'pgaudit')), \
+                 CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions a WHERE a.name = 'pgaudit') \
+                 THEN pg_catalog.format('ALTER SYSTEM SET shared_preload_libraries = %L; \
+                   ALTER SYSTEM SET pgaudit.log = ''ddl, role, write''; -- then restart the server', \
+                   pg_catalog.concat_ws(',', NULLIF(s.setting, ''), 'pgaudit')) \
+                 ELSE pg_catalog.format('-- Not runnable yet: pgaudit is not installed on this server, and a \
+                   library in shared_preload_libraries that is missing keeps the server from starting. \
+                   Install it (Debian: apt install postgresql-15-pgaudit), then run: \
+                   ALTER SYSTEM SET shared_preload_libraries = %L; \
+                   ALTER SYSTEM SET pgaudit.log = ''ddl, role, write''; -- and restart the server', \
+                   pg_catalog.concat_ws(',', NULLIF(s.setting, ''), 'pgaudit')) END, \
                  pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting) \
                  FROM pg_catalog.pg_settings s WHERE s.name = 'shared_preload_libraries' \
                    AND s.setting !~ '(^|[ ,])pgaudit([ ,]|$)'",

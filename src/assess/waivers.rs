@@ -1,7 +1,7 @@
 //! Waivers: an accepted risk for one finding, with a reason and an expiry of at most a year.
 //! Expired waivers stop applying by themselves (the engine only reads live ones).
 use super::registry;
-use crate::error::{GeError, Kind};
+use crate::error::{spi_failed, GeError, Kind};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
@@ -14,7 +14,7 @@ fn required<T>(value: Option<T>, name: &str) -> T {
 /// Accept the risk of one finding (`check_id`, `object_name` as assess() prints it) until
 /// `expires_at`. Replaces an existing waiver of the same finding.
 #[pg_extern(security_definer, parallel_unsafe)]
-#[search_path(@extschema@, pg_catalog, pg_temp)]
+#[search_path(pg_catalog, pg_temp)]
 fn waive(
     check_id: Option<&str>,
     object_name: Option<&str>,
@@ -39,7 +39,7 @@ fn waive(
         "SELECT $1 > now(), $1 <= now() + interval '1 year'",
         &[expires_at.into()],
     )
-    .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+    .unwrap_or_else(|e| spi_failed("checking the expiry", e));
     if future != Some(true) || within_year != Some(true) {
         GeError::new(
             Kind::InvalidParameter,
@@ -62,7 +62,7 @@ fn waive(
             expires_at.into(),
         ],
     )
-    .unwrap_or_else(|e| pgrx::error!("ge_security: {e}"));
+    .unwrap_or_else(|e| spi_failed("recording the waiver", e));
     format!(
         "waived {} on {} until {}",
         check.id, object_name, expires_at
