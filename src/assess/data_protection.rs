@@ -1,5 +1,6 @@
 //! Data protection checks: PII-looking columns (ge_security.pii_patterns) kept as plain text,
-//! readable by reporting roles, or in tables without an audit trail.
+//! readable by reporting roles, or in tables without a working audit trail; registered encrypted
+//! columns that do not hold envelopes.
 use super::registry::{Check, Severity};
 
 /// `plain_pii`: columns of user tables whose names match the PII pattern ($4), stored as
@@ -38,18 +39,27 @@ pub const CHECKS: &[Check] = &[
              registered as an encrypted column: disks, backups, dumps and every role with \
              SELECT see it in clear.",
         requires: None,
+        // One DO block, so that the ALTER and the registration apply together or not at all
+        // (run as two statements, a failed ALTER left the column registered and the finding
+        // silenced). The body is dollar-quoted unless it holds the tag (a crafted name), then
+        // quoted as a literal.
         finder: concat!(
             plain_pii!(),
-            r#"
-SELECT 'column', pg_catalog.format('%s.%I', p.qualified, p.attname),
+            r#",
+fix AS (
+  SELECT p.*, pg_catalog.format(
+           'BEGIN ALTER TABLE %1$s ALTER COLUMN %2$I TYPE bytea USING ge_security.encrypt(%2$I, %3$L); '
+           'PERFORM ge_security.protect_column(%4$L, %5$L, %3$L); END',
+           p.qualified, p.attname, p.qualified || '.' || p.attname, p.qualified, p.attname) AS body
+  FROM plain_pii p)
+SELECT 'column', pg_catalog.format('%s.%I', f.qualified, f.attname),
        pg_catalog.format('column %s.%I looks like PII and is stored as plain %s',
-                         p.qualified, p.attname, p.type),
-       pg_catalog.format(
-         'ALTER TABLE %1$s ALTER COLUMN %2$I TYPE bytea USING ge_security.encrypt(%2$I, %3$L); '
-         'SELECT ge_security.protect_column(%4$L, %5$L, %3$L);',
-         p.qualified, p.attname, p.qualified || '.' || p.attname, p.qualified, p.attname),
-       pg_catalog.jsonb_build_object('table', p.qualified, 'column', p.attname, 'type', p.type)
-FROM plain_pii p"#
+                         f.qualified, f.attname, f.type),
+       CASE WHEN pg_catalog.strpos(f.body, '$ge$') = 0 THEN 'DO $ge$' || f.body || '$ge$;'
+            ELSE pg_catalog.format('DO %L;', f.body) END
+       || ' -- row images already in the audit trail keep this column''s plaintext',
+       pg_catalog.jsonb_build_object('table', f.qualified, 'column', f.attname, 'type', f.type)
+FROM fix f"#
         ),
     },
     Check {
@@ -57,7 +67,12 @@ FROM plain_pii p"#
         severity: Severity::Medium,
         category: "data_protection",
         title: "Reporting role reads PII in clear",
-        controls: &["ISO27001:A.8.3", "ISO27001:A.8.11", "SOC2:CC6.1", "SOC2:C1.1"],
+        controls: &[
+            "ISO27001:A.8.3",
+            "ISO27001:A.8.11",
+            "SOC2:CC6.1",
+            "SOC2:C1.1",
+        ],
         description:
             "A role named in ge_security.readonly_roles may SELECT plain-text PII columns; \
              reporting rarely needs them. Grant it the other columns only.",
@@ -104,19 +119,167 @@ FROM described d"#
         category: "data_protection",
         title: "Table holding PII without a ge_security audit trail",
         controls: &["ISO27001:A.8.15", "SOC2:CC7.2"],
-        description: "Changes to personal data leave no tamper-evident record of who changed what.",
+        description:
+            "Changes to personal data leave no tamper-evident record of who changed what: \
+             the table lacks an AFTER INSERT OR UPDATE OR DELETE row trigger or an AFTER TRUNCATE \
+             trigger that calls ge_security.audit_trigger(), enabled ALWAYS, without a WHEN \
+             condition or column list (a trigger of the right name is not enough).",
         requires: None,
-        finder: "SELECT 'table', r.qualified, \
-                 pg_catalog.format('table %s holds PII-looking columns (%s) and is not audited', r.qualified, \
-                   pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)), \
-                 pg_catalog.format('SELECT ge_security.enable_audit(%L);', r.qualified), \
-                 pg_catalog.jsonb_build_object('table', r.qualified, \
-                   'columns', pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum)) \
-                 FROM user_relation r \
-                 JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped \
-                 WHERE r.relkind IN ('r', 'p') AND a.attname ~* $4 \
-                   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t \
-                                    WHERE t.tgrelid = r.oid AND t.tgname = 'ge_security_audit_row') \
-                 GROUP BY r.qualified",
+        // Real state, not names: the extension's own function (a member of the extension),
+        // the firing shape from tgtype (1 row, 2 before, 4 insert, 8 delete, 16 update,
+        // 32 truncate, 64 instead), tgenabled 'A', no WHEN and no UPDATE OF list.
+        finder: r#",
+audit_fn AS (
+  SELECT p.oid FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+   AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'ge_security'
+  WHERE p.proname = 'audit_trigger' AND p.pronamespace = e.extnamespace AND p.pronargs = 0),
+pii_table AS (
+  SELECT r.oid, r.qualified,
+         pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) AS column_list,
+         pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum) AS columns
+  FROM user_relation r
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+  WHERE r.relkind IN ('r', 'p') AND a.attname ~* $4
+  GROUP BY r.oid, r.qualified),
+candidate AS (
+  SELECT t.tgrelid AS relid, t.tgname, t.tgenabled,
+         t.tgfoid IN (SELECT oid FROM audit_fn) AS ours,
+         t.tgfoid::pg_catalog.regprocedure::pg_catalog.text AS function,
+         t.tgtype::integer & 67 = 1 AND t.tgtype::integer & 28 = 28 AS row_shape,
+         t.tgtype::integer & 67 = 0 AND t.tgtype::integer & 32 = 32 AS truncate_shape,
+         t.tgqual IS NULL AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0 AS unconditional
+  FROM pg_catalog.pg_trigger t
+  WHERE t.tgrelid IN (SELECT oid FROM pii_table)
+    AND (t.tgfoid IN (SELECT oid FROM audit_fn) OR t.tgname LIKE 'ge\_security\_audit\_%')),
+state AS (
+  SELECT p.*,
+         EXISTS (SELECT 1 FROM candidate c WHERE c.relid = p.oid AND c.ours AND c.row_shape
+                   AND c.unconditional AND c.tgenabled = 'A') AS row_ok,
+         EXISTS (SELECT 1 FROM candidate c WHERE c.relid = p.oid AND c.ours AND c.truncate_shape
+                   AND c.tgenabled = 'A') AS truncate_ok,
+         EXISTS (SELECT 1 FROM candidate c WHERE c.relid = p.oid) AS has_candidates,
+         (SELECT pg_catalog.array_agg(pg_catalog.format('trigger %I %s', c.tgname, CASE
+                   WHEN NOT c.ours THEN 'calls ' || c.function || ', not ge_security.audit_trigger()'
+                   WHEN c.tgenabled = 'D' THEN 'is disabled'
+                   WHEN c.tgenabled = 'O' THEN 'is skipped when session_replication_role is replica (not ENABLE ALWAYS)'
+                   WHEN c.tgenabled = 'R' THEN 'fires only when session_replication_role is replica'
+                   WHEN NOT (c.row_shape OR c.truncate_shape) THEN 'does not fire AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW or AFTER TRUNCATE'
+                   ELSE 'has a WHEN condition or an UPDATE OF column list' END) ORDER BY c.tgname)
+          FROM candidate c WHERE c.relid = p.oid
+            AND NOT (c.ours AND c.tgenabled = 'A' AND c.unconditional
+                     AND (c.row_shape OR c.truncate_shape))) AS trigger_problems
+  FROM pii_table p)
+SELECT 'table', s.qualified,
+       CASE WHEN s.has_candidates
+            THEN pg_catalog.format('table %s holds PII-looking columns (%s) and its audit trail does not work: %s',
+                   s.qualified, s.column_list, pg_catalog.array_to_string(x.problems, '; '))
+            ELSE pg_catalog.format('table %s holds PII-looking columns (%s) and is not audited',
+                   s.qualified, s.column_list) END,
+       pg_catalog.format('SELECT ge_security.enable_audit(%L);', s.qualified),
+       pg_catalog.jsonb_build_object('table', s.qualified, 'columns', s.columns)
+       || CASE WHEN s.has_candidates THEN pg_catalog.jsonb_build_object('problems', x.problems)
+               ELSE '{}'::pg_catalog.jsonb END
+FROM state s
+CROSS JOIN LATERAL (SELECT COALESCE(s.trigger_problems, '{}'::text[])
+       || CASE WHEN s.row_ok THEN '{}'::text[]
+               ELSE ARRAY['no working AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW trigger calls ge_security.audit_trigger()'] END
+       || CASE WHEN s.truncate_ok THEN '{}'::text[]
+               ELSE ARRAY['no working AFTER TRUNCATE trigger calls ge_security.audit_trigger()'] END AS problems) x
+WHERE NOT (s.row_ok AND s.truncate_ok)"#,
+    },
+    Check {
+        id: "protected_column_not_encrypted",
+        severity: Severity::High,
+        category: "data_protection",
+        title: "Registered encrypted column holding values that are not envelopes",
+        controls: &[
+            "ISO27001:A.8.24",
+            "ISO27001:A.8.11",
+            "SOC2:CC6.1",
+            "SOC2:CC6.7",
+        ],
+        description:
+            "A column registered with protect_column() is not bytea, or a sample of its values \
+             (up to 200, from about 20 pages; every page of a small table) holds values that \
+             are not ge_security envelopes (version byte 1, at least 33 bytes): the registry says \
+             encrypted while the column holds plaintext. Only counts are reported, never values.",
+        requires: None,
+        // Reading rows needs dynamic SQL: query_to_xml() runs the sample as the caller (column
+        // privileges are enough: no system column is read). A column the caller may not read,
+        // or whose rows row-level security hides, is not_assessed.
+        finder: r#",
+protected AS (
+  SELECT r.oid AS relid, r.qualified, r.relkind, a.attname, pc.context, pc.aad_column,
+         pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+         (WITH RECURSIVE chain(typid) AS (
+            SELECT a.atttypid
+            UNION ALL
+            SELECT ty.typbasetype FROM pg_catalog.pg_type ty JOIN chain ON ty.oid = chain.typid
+            WHERE ty.typtype = 'd')
+          SELECT pg_catalog.bool_or(chain.typid = 'pg_catalog.bytea'::pg_catalog.regtype) FROM chain) AS is_bytea,
+         pg_catalog.has_column_privilege(r.oid, a.attnum, 'SELECT') AS readable,
+         pg_catalog.row_security_active(r.oid::pg_catalog.regclass) AS rls_hides,
+         pg_catalog.round(LEAST(100.0, 2000.0 / GREATEST(c.relpages, 1)), 4) AS percent
+  FROM ge_security.protected_column pc
+  JOIN user_relation r ON r.oid = pc.table_name
+  JOIN pg_catalog.pg_class c ON c.oid = r.oid
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attname = pc.column_name
+   AND a.attnum > 0 AND NOT a.attisdropped
+  WHERE r.relkind IN ('r', 'p')),
+sampled AS (
+  SELECT p.*, CASE WHEN p.is_bytea AND p.readable AND NOT p.rls_hides THEN pg_catalog.query_to_xml(
+           pg_catalog.format(
+             'SELECT pg_catalog.count(*) AS sampled, pg_catalog.count(*) FILTER (WHERE CASE '
+             'WHEN pg_catalog.length(x.v) OPERATOR(pg_catalog.>=) 33 '
+             'THEN pg_catalog.get_byte(x.v, 0) OPERATOR(pg_catalog.<>) 1 ELSE true END) AS plain '
+             'FROM (SELECT s.%1$I AS v FROM %2$s s TABLESAMPLE SYSTEM (%3$s) '
+             'WHERE s.%1$I IS NOT NULL LIMIT 200) x',
+             p.attname, p.qualified, p.percent),
+           false, true, '') END AS sample
+  FROM protected p),
+counted AS (
+  SELECT s.*,
+         ((pg_catalog.xpath('/row/sampled/text()', s.sample))[1])::pg_catalog.text::pg_catalog.int8 AS n,
+         ((pg_catalog.xpath('/row/plain/text()', s.sample))[1])::pg_catalog.text::pg_catalog.int8 AS plain,
+         CASE WHEN s.aad_column IS NULL THEN ''
+              ELSE pg_catalog.format(', %I::text', s.aad_column) END AS aad_arg
+  FROM sampled s)
+SELECT 'column', pg_catalog.format('%s.%I', c.qualified, c.attname),
+       CASE WHEN NOT c.is_bytea
+              THEN pg_catalog.format('protected column %s.%I is of type %s and cannot hold ge_security envelopes',
+                                     c.qualified, c.attname, c.type)
+            WHEN NOT c.readable
+              THEN pg_catalog.format('protected column %s.%I was not assessed: the caller may not read it',
+                                     c.qualified, c.attname)
+            WHEN c.rls_hides
+              THEN pg_catalog.format('protected column %s.%I was not assessed: row-level security hides rows of %s from the caller',
+                                     c.qualified, c.attname, c.qualified)
+            ELSE pg_catalog.format('protected column %s.%I holds values that are not ge_security envelopes (%s of %s sampled)',
+                                   c.qualified, c.attname, c.plain, c.n) END,
+       CASE WHEN NOT c.is_bytea
+              THEN pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE bytea USING ge_security.encrypt(%I::text, %L%s);',
+                                     c.qualified, c.attname, c.attname, c.context, c.aad_arg)
+                   || ' -- row images already in the audit trail keep this column''s plaintext'
+            WHEN NOT c.readable OR c.rls_hides
+              THEN pg_catalog.format('-- run ge_security.assess() as a role that may read every row of %s.%I',
+                                     c.qualified, c.attname)
+            ELSE pg_catalog.format('UPDATE %1$s SET %2$I = ge_security.encrypt(%2$I, %3$L%4$s) WHERE CASE '
+                                   'WHEN pg_catalog.length(%2$I) >= 33 THEN pg_catalog.get_byte(%2$I, 0) <> 1 '
+                                   'ELSE %2$I IS NOT NULL END;',
+                                   c.qualified, c.attname, c.context, c.aad_arg)
+                 || ' -- row images already in the audit trail keep this column''s plaintext' END,
+       pg_catalog.jsonb_build_object('table', c.qualified, 'column', c.attname, 'type', c.type)
+       || CASE WHEN c.is_bytea AND c.readable AND NOT c.rls_hides
+               THEN pg_catalog.jsonb_build_object('sampled', c.n, 'not_envelopes', c.plain)
+               WHEN c.is_bytea AND NOT c.readable
+               THEN pg_catalog.jsonb_build_object('needs', 'SELECT on the column')
+               WHEN c.is_bytea
+               THEN pg_catalog.jsonb_build_object('needs', 'BYPASSRLS, or no row-level security policy hiding rows')
+               ELSE '{}'::pg_catalog.jsonb END,
+       c.is_bytea AND (NOT c.readable OR c.rls_hides)
+FROM counted c
+WHERE NOT c.is_bytea OR NOT c.readable OR c.rls_hides OR c.plain > 0"#,
     },
 ];

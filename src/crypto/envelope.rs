@@ -1,6 +1,6 @@
 //! The ciphertext envelope (DESIGN §5): 0x01 ‖ key_id u32 BE ‖ nonce(12) ‖ ciphertext ‖ tag(16),
 //! AES-256-GCM with associated data binding the header, the label, the context and the aad.
-use aes_gcm::aead::{Aead, AeadCore, OsRng, Payload};
+use aes_gcm::aead::{Aead, AeadCore, AeadInPlace, OsRng, Payload};
 use aes_gcm::Aes256Gcm;
 
 pub const VERSION: u8 = 1;
@@ -17,10 +17,11 @@ pub enum OpenError {
     DoesNotAuthenticate,
 }
 
-/// Length-prefixed concatenation, so ("ab", "c") and ("a", "bc") never collide.
-fn associated_data(header: &[u8], context: &str, aad: &str) -> Vec<u8> {
+/// Length-prefixed concatenation, so ("ab", "c") and ("a", "bc") never collide. Context and aad
+/// are UTF-8 whatever the database encoding.
+fn associated_data(header: &[u8], context: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + header.len() + LABEL.len() + context.len() + aad.len());
-    for part in [header, LABEL, context.as_bytes(), aad.as_bytes()] {
+    for part in [header, LABEL, context, aad] {
         out.extend_from_slice(&(part.len() as u32).to_be_bytes());
         out.extend_from_slice(part);
     }
@@ -43,40 +44,37 @@ pub fn key_id(envelope: &[u8]) -> Result<u32, OpenError> {
     ]))
 }
 
-/// Encrypt under `cipher` (the subkey of `key_id` for `context`) with a fresh random nonce.
+/// Bytes an envelope adds to its plaintext.
+pub const OVERHEAD: usize = HEADER + NONCE + TAG;
+
+/// Encrypt under `cipher` (the subkey of `key_id` for `context`) with a fresh random nonce. The
+/// envelope is built in one buffer and encrypted in place (no copy of the plaintext).
 pub fn seal(
     cipher: &Aes256Gcm,
     key_id: u32,
-    context: &str,
-    aad: &str,
+    context: &[u8],
+    aad: &[u8],
     plaintext: &[u8],
 ) -> Vec<u8> {
-    let mut header = [0u8; HEADER];
-    header[0] = VERSION;
-    header[1..].copy_from_slice(&key_id.to_be_bytes());
+    let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
+    out.push(VERSION);
+    out.extend_from_slice(&key_id.to_be_bytes());
     let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-    let ad = associated_data(&header, context, aad);
-    let sealed = cipher
-        .encrypt(
-            &nonce,
-            Payload {
-                msg: plaintext,
-                aad: &ad,
-            },
-        )
-        .expect("AES-GCM encryption of an in-memory buffer cannot fail");
-    let mut out = Vec::with_capacity(HEADER + NONCE + sealed.len());
-    out.extend_from_slice(&header);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+    out.extend_from_slice(plaintext);
+    let ad = associated_data(&out[..HEADER], context, aad);
+    let tag = cipher
+        .encrypt_in_place_detached(&nonce, &ad, &mut out[HEADER + NONCE..])
+        .expect("AES-GCM encrypts any buffer under 64 GiB");
+    out.extend_from_slice(&tag);
     out
 }
 
 /// Decrypt an envelope whose key id was already resolved to `cipher`.
 pub fn open(
     cipher: &Aes256Gcm,
-    context: &str,
-    aad: &str,
+    context: &[u8],
+    aad: &[u8],
     envelope: &[u8],
 ) -> Result<Vec<u8>, OpenError> {
     key_id(envelope)?;
@@ -108,28 +106,28 @@ mod tests {
     #[pg_test]
     fn round_trip_and_binding() {
         let c = cipher(7);
-        let env = seal(&c, 3, "ctx", "row-1", b"secret");
+        let env = seal(&c, 3, b"ctx", b"row-1", b"secret");
         assert_eq!(key_id(&env), Ok(3));
         assert_eq!(
-            open(&c, "ctx", "row-1", &env).as_deref(),
+            open(&c, b"ctx", b"row-1", &env).as_deref(),
             Ok(&b"secret"[..])
         );
         assert_eq!(
-            open(&c, "ctx", "row-2", &env),
+            open(&c, b"ctx", b"row-2", &env),
             Err(OpenError::DoesNotAuthenticate)
         );
         assert_eq!(
-            open(&c, "ctx2", "row-1", &env),
+            open(&c, b"ctx2", b"row-1", &env),
             Err(OpenError::DoesNotAuthenticate)
         );
         assert_eq!(
-            open(&cipher(8), "ctx", "row-1", &env),
+            open(&cipher(8), b"ctx", b"row-1", &env),
             Err(OpenError::DoesNotAuthenticate)
         );
         // the ambiguous split of context and aad does not authenticate
-        let env = seal(&c, 3, "ab", "c", b"x");
+        let env = seal(&c, 3, b"ab", b"c", b"x");
         assert_eq!(
-            open(&c, "a", "bc", &env),
+            open(&c, b"a", b"bc", &env),
             Err(OpenError::DoesNotAuthenticate)
         );
     }
@@ -137,12 +135,12 @@ mod tests {
     #[pg_test]
     fn every_flipped_bit_is_refused() {
         let c = cipher(1);
-        let env = seal(&c, 9, "ctx", "", b"hello world");
+        let env = seal(&c, 9, b"ctx", b"", b"hello world");
         for i in 0..env.len() * 8 {
             let mut bad = env.clone();
             bad[i / 8] ^= 1 << (i % 8);
             assert!(
-                open(&c, "ctx", "", &bad).is_err(),
+                open(&c, b"ctx", b"", &bad).is_err(),
                 "bit {i} flipped was accepted"
             );
         }
@@ -162,7 +160,7 @@ mod tests {
                     state as u8
                 })
                 .collect();
-            assert!(open(&c, "ctx", "", &bytes).is_err());
+            assert!(open(&c, b"ctx", b"", &bytes).is_err());
         }
         assert_eq!(key_id(&[1, 0, 0]), Err(OpenError::TooShort(3)));
         assert_eq!(key_id(&[2; 40]), Err(OpenError::UnknownVersion(2)));

@@ -26,9 +26,13 @@ struct Stamp {
 struct Keyring {
     stamp: Stamp,
     keys: BTreeMap<u32, Key>,
-    ciphers: HashMap<u32, HashMap<String, Aes256Gcm>>,
-    index_keys: HashMap<u32, HashMap<String, Key>>,
+    ciphers: HashMap<u32, HashMap<Vec<u8>, Aes256Gcm>>,
+    index_keys: HashMap<u32, HashMap<Vec<u8>, Key>>,
 }
+
+/// Subkeys cached per key id: beyond this many contexts the cache starts over, so a session
+/// cycling through endless contexts cannot grow the backend without bound.
+const CACHED_CONTEXTS: usize = 1024;
 
 thread_local! {
     static KEYRING: RefCell<Option<Keyring>> = const { RefCell::new(None) };
@@ -99,6 +103,8 @@ fn parse(path: &str, text: &str) -> Result<BTreeMap<u32, Key>, GeError> {
 
 /// Load or re-validate the keyring (once per transaction) and run `f` on it.
 fn with_keyring<R>(f: impl FnOnce(&mut Keyring) -> Result<R, GeError>) -> R {
+    // SAFETY: reads a field of the current transaction state; the crypto functions only run
+    // inside a transaction.
     let txn = unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() };
     let result = KEYRING.with(|cell| {
         let mut slot = cell.borrow_mut();
@@ -132,10 +138,10 @@ fn with_keyring<R>(f: impl FnOnce(&mut Keyring) -> Result<R, GeError>) -> R {
     result.unwrap_or_else(|e| e.raise())
 }
 
-fn derive(key: &[u8; 32], purpose: &[u8], context: &str) -> Key {
+fn derive(key: &[u8; 32], purpose: &[u8], context: &[u8]) -> Key {
     let mut info = Vec::with_capacity(purpose.len() + context.len());
     info.extend_from_slice(purpose);
-    info.extend_from_slice(context.as_bytes());
+    info.extend_from_slice(context);
     let mut okm: Key = Zeroizing::new([0u8; 32]);
     Hkdf::<Sha256>::new(Some(LABEL), key)
         .expand(&info, okm.as_mut())
@@ -157,8 +163,8 @@ pub fn active_key_id() -> u32 {
     gucs::ACTIVE_KEY_ID.get() as u32
 }
 
-/// Run `f` with the AES-256-GCM cipher for (`key_id`, `context`).
-pub fn with_cipher<R>(key_id: u32, context: &str, f: impl FnOnce(&Aes256Gcm) -> R) -> R {
+/// Run `f` with the AES-256-GCM cipher for (`key_id`, `context`); `context` is UTF-8.
+pub fn with_cipher<R>(key_id: u32, context: &[u8], f: impl FnOnce(&Aes256Gcm) -> R) -> R {
     with_keyring(|ring| {
         if let Some(cipher) = ring.ciphers.get(&key_id).and_then(|m| m.get(context)) {
             return Ok(f(cipher));
@@ -166,19 +172,25 @@ pub fn with_cipher<R>(key_id: u32, context: &str, f: impl FnOnce(&Aes256Gcm) -> 
         let subkey = derive(ring.key(key_id)?, b"enc\0", context);
         let cipher = Aes256Gcm::new(subkey.as_ref().into());
         let per_key = ring.ciphers.entry(key_id).or_default();
-        Ok(f(per_key.entry(context.to_owned()).or_insert(cipher)))
+        if per_key.len() >= CACHED_CONTEXTS {
+            per_key.clear();
+        }
+        Ok(f(per_key.entry(context.to_vec()).or_insert(cipher)))
     })
 }
 
-/// Run `f` with the blind-index key for (`key_id`, `context`).
-pub fn with_index_key<R>(key_id: u32, context: &str, f: impl FnOnce(&[u8; 32]) -> R) -> R {
+/// Run `f` with the blind-index key for (`key_id`, `context`); `context` is UTF-8.
+pub fn with_index_key<R>(key_id: u32, context: &[u8], f: impl FnOnce(&[u8; 32]) -> R) -> R {
     with_keyring(|ring| {
         if let Some(key) = ring.index_keys.get(&key_id).and_then(|m| m.get(context)) {
             return Ok(f(key));
         }
         let subkey = derive(ring.key(key_id)?, b"idx\0", context);
         let per_key = ring.index_keys.entry(key_id).or_default();
-        Ok(f(per_key.entry(context.to_owned()).or_insert(subkey)))
+        if per_key.len() >= CACHED_CONTEXTS {
+            per_key.clear();
+        }
+        Ok(f(per_key.entry(context.to_vec()).or_insert(subkey)))
     })
 }
 
