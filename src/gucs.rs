@@ -40,6 +40,9 @@ pub static KEYRING_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CStri
 /// Key id that encrypt(), rotate() and blind_index() use.
 pub static ACTIVE_KEY_ID: GucSetting<i32> = GucSetting::<i32>::new(1);
 
+/// Maximum age of a LOGIN role's password, as the audit trail knows it (seconds).
+pub static PASSWORD_MAX_AGE_S: GucSetting<i32> = GucSetting::<i32>::new(90 * 24 * 3600);
+
 /// Databases the background worker seals (comma-separated; read at server start).
 pub static DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
@@ -55,6 +58,16 @@ pub fn init() {
             GucFlags::default(),
         );
     }
+    GucRegistry::define_int_guc(
+        c"ge_security.password_max_age",
+        c"Maximum age of a LOGIN role's password before assess() reports it.",
+        c"The age comes from the audit trail's role rows (PostgreSQL keeps no date); 0 turns the check off.",
+        &PASSWORD_MAX_AGE_S,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_string_guc(
         c"ge_security.keyring_path",
         c"File holding the column encryption keys (KEY_ID:64 hex chars per line).",

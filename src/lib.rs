@@ -31,6 +31,8 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         audit::horizon::init();
+        audit::ddl_guard::init();
+        audit::redact::init();
         worker::register();
     }
 }

@@ -42,6 +42,7 @@ wait $holder
 # the extension dropped and created again in db_b: ids start from 1 while db_a is far ahead
 q db_b >/dev/null <<'SQL'
 SET client_min_messages = warning;
+SELECT ge_security.disable_audit('t');  -- the DDL guard refuses to drop it while tables are audited
 DROP EXTENSION ge_security CASCADE;
 CREATE EXTENSION ge_security;
 SELECT ge_security.enable_audit('t');

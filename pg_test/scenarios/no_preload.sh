@@ -15,3 +15,10 @@ got=$(q -c "SELECT string_agg(check_id || ' ' || object_name, ',') FROM ge_secur
 got=$(q -c "SET ge_security.superuser_allowlist = 'postgres, sc_rogue'" \
         -c "SELECT count(*) FROM ge_security.assess() WHERE category = 'roles'")
 [ "$got" = "0" ] || { echo "allow-list ignored without preload: $got"; exit 1; }
+# the trail is unguarded without the library, and assess() says so (high, with the fix)
+got=$(q -c "SELECT severity || ' ' || object_name || ' ' || remediation FROM ge_security.assess() WHERE check_id = 'audit_trail_unguarded'")
+case "$got" in
+  "high ge_security.audit_log ALTER SYSTEM SET shared_preload_libraries = 'ge_security'; -- then restart the server") ;;
+  *) echo "unguarded trail not reported: $got"; exit 1 ;;
+esac
+echo "  without preload: audit_trail_unguarded is reported (high) with its remediation"

@@ -132,7 +132,7 @@ CREATE TABLE sp_model.t (id int PRIMARY KEY);
 
 -- The trap works: a plain query under the hostile path runs the planted operator.
 SET search_path = sp_evil, pg_catalog, public;
-SELECT count(*) AS control FROM pg_catalog.pg_class WHERE relname = 'pg_class';
+SELECT count(*) IS NOT NULL AS control_ran FROM pg_catalog.pg_class WHERE relname = 'pg_class';
 RESET search_path;
 SELECT DISTINCT fired_as, what FROM sp_evil.canary;
 UPDATE pg_authid SET rolsuper = false WHERE rolname = 'sp_attacker';

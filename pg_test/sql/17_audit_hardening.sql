@@ -10,8 +10,9 @@
 CREATE DATABASE ah_audit;
 \c ah_audit
 SET client_min_messages = warning;
-CREATE EXTENSION ge_security;
+-- (dblink first: once ge_security is installed, CREATE EXTENSION is recorded in the trail)
 CREATE EXTENSION dblink;
+CREATE EXTENSION ge_security;
 RESET client_min_messages;
 CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
 LANGUAGE plpgsql AS $fn$

@@ -15,6 +15,7 @@ mod roles;
 mod server_files;
 mod setting_problems;
 mod settings;
+mod trail;
 mod waivers;
 
 use crate::error::{GeError, Kind};

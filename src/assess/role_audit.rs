@@ -12,8 +12,15 @@ const PASSWORD_TYPE_FROM_AUTHID: &str = "(SELECT CASE WHEN a.rolpassword IS NULL
      WHEN a.rolpassword ~ '^md5[0-9a-f]{32}$' THEN 'md5' ELSE 'plaintext' END \
      FROM pg_catalog.pg_authid a WHERE a.oid = r.oid)";
 
+/// When each role's password was last set, from the trail's role rows (the DDL guard records
+/// `{"role": ..., "password_set": true}` as their key); used when the caller may read the trail.
+const PASSWORD_CHANGES_FROM_TRAIL: &str = "SELECT l.row_key ->> 'role' AS role, \
+     pg_catalog.max(l.at) AS at FROM ge_security.audit_log l \
+     WHERE l.op = 'DDL' AND l.row_key ->> 'password_set' = 'true' GROUP BY 1";
+
 const ROLES: &str = r#"
-WITH owned AS (
+WITH password_changes AS ({password_changes}),
+owned AS (
   SELECT owner, count(*)::int AS n FROM (
     SELECT c.relowner AS owner FROM pg_catalog.pg_class c
      WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
@@ -40,8 +47,10 @@ SELECT r.rolname::text, r.rolcanlogin, r.rolsuper,
                                 AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')),
        {password_type},
        CASE WHEN r.rolvaliduntil = 'infinity' THEN NULL ELSE r.rolvaliduntil END,
-       COALESCE(o.n, 0)
+       COALESCE(o.n, 0),
+       pc.at
 FROM pg_catalog.pg_roles r LEFT JOIN owned o ON o.owner = r.oid
+LEFT JOIN password_changes pc ON pc.role = r.rolname
 WHERE r.rolname !~ '^pg_'
 ORDER BY r.rolname"#;
 
@@ -89,7 +98,23 @@ fn role_audit() -> TableIterator<
         } else {
             "'unknown'::text"
         };
-        let query = ROLES.replace("{password_type}", password_type);
+        let reads_trail = client
+            .select(
+                "SELECT has_table_privilege('ge_security.audit_log', 'SELECT')",
+                None,
+                &[],
+            )?
+            .first()
+            .get_one::<bool>()?
+            .unwrap_or(false);
+        let password_changes = if reads_trail {
+            PASSWORD_CHANGES_FROM_TRAIL
+        } else {
+            "SELECT NULL::text AS role, NULL::timestamptz AS at WHERE false"
+        };
+        let query = ROLES
+            .replace("{password_type}", password_type)
+            .replace("{password_changes}", password_changes);
         let mut rows = Vec::new();
         for row in client.select(&query, None, &[])? {
             let name: String = row.get(1)?.unwrap_or_default();
@@ -103,7 +128,7 @@ fn role_audit() -> TableIterator<
                 row.get(6)?.unwrap_or(false),
                 row.get(7)?.unwrap_or_default(),
                 row.get(8)?,
-                None,
+                row.get(10)?,
                 row.get(9)?.unwrap_or(0),
                 findings,
             ));

@@ -65,7 +65,9 @@ fn lockdown_role(role: Option<&CStr>) -> String {
     check_may_lock_down(role_oid, &quoted);
     let statement = format!("ALTER ROLE {quoted} NOLOGIN");
     // an error ALTER ROLE raises (a privilege it lacks) reaches the caller with its SQLSTATE
-    Spi::run(&statement).unwrap_or_else(|e| crate::error::spi_failed("ALTER ROLE", e));
+    // recorded below as one lockdown row, not by the DDL guard as a separate ALTER ROLE
+    super::ddl_guard::internal(|| Spi::run(&statement))
+        .unwrap_or_else(|e| crate::error::spi_failed("ALTER ROLE", e));
     let terminated = Spi::get_one_with_args::<i64>(
         "SELECT pg_catalog.count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(a.pid)) \
          FROM pg_catalog.pg_stat_activity a \
