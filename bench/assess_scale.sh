@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# DESIGN §9: assess() on a database with 10,000 tables, 2,000 roles and 5,000 functions, against a
-# scan of information_schema.table_privileges in the same run (two reporting roles configured).
-# Target: under 2 s.
+# assess() benchmark (README, Benchmarks): a database with 10,000 tables, 2,000 roles and 5,000
+# functions, against a scan of information_schema.table_privileges in the same run (two
+# reporting roles configured). Target: under 2 s.
 set -euo pipefail
 source "$(dirname "$0")/../pg_test/cluster.sh"
 TABLES=${BENCH_TABLES:-10000}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DESIGN §9 audit benchmark: pgbench single-row UPDATE, 4 clients, on the same table shape
+# Audit benchmark (README, Benchmarks): pgbench single-row UPDATE, 4 clients, on the same table shape
 # unaudited, with the seed's PL/pgSQL to_jsonb trigger, and with ge_security's native trigger;
 # synchronous_commit off and on; then audit_verify() against a plain SHA-256 scan of the same
 # rows. Prints a table of ratios. BENCH_SECONDS, BENCH_ROUNDS.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# DESIGN §9 crypto benchmark: 100,000 short values in one run; encrypt, decrypt and blind_index
+# Crypto benchmark (README, Benchmarks): 100,000 short values in one run; encrypt, decrypt and blind_index
 # against sha256(convert_to(v, 'UTF8')) over the same rows and against pgcrypto
 # pgp_sym_encrypt (a 10,000-row sample, scaled). Medians of BENCH_ROUNDS runs.
 set -euo pipefail

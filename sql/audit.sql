@@ -1,5 +1,6 @@
--- ge_security audit trail tables (DESIGN §4). Written only by the native trigger and the
--- sealer; the guard trigger refuses every other write, superusers included.
+-- ge_security audit trail tables (docs/architecture.md, "The audit record"). Written only by the
+-- native trigger and the sealer; the guard trigger refuses every other write, superusers
+-- included.
 CREATE SEQUENCE audit_log_id_seq AS bigint CACHE 1;
 
 CREATE TABLE audit_log (

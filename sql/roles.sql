@@ -1,5 +1,6 @@
--- Role helpers (DESIGN §6). apply_role_model() sets up the NOLOGIN owner / read-write /
--- read-only model on one schema and returns every statement it ran; identifiers are quoted.
+-- Role helpers (docs/sql_reference.md, "Role helpers"). apply_role_model() sets up the NOLOGIN
+-- owner / read-write / read-only model on one schema and returns every statement it ran;
+-- identifiers are quoted.
 CREATE FUNCTION apply_role_model(schema name, owner_role name, rw_role name, ro_role name)
 RETURNS text[]
 LANGUAGE plpgsql

@@ -1,6 +1,7 @@
--- Tenant isolation (DESIGN §6): coverage report, a fail-closed RLS helper, and probes that
--- prove the isolation as the application role. Written in SQL/PL/pgSQL: they drive DDL and
--- role switches that are clearest in the language they generate. Every identifier is quoted.
+-- Tenant isolation (docs/architecture.md, "Tenant isolation and role helpers"): coverage
+-- report, a fail-closed RLS helper, and probes that prove the isolation as the application role.
+-- Written in SQL/PL/pgSQL: they drive DDL and role switches that are clearest in the language
+-- they generate. Every identifier is quoted.
 
 -- One row per user table: does row-level security isolate its tenants?
 CREATE FUNCTION rls_coverage()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Without shared_preload_libraries, assess() and its settings still work (DESIGN §1).
+# Without shared_preload_libraries, assess() and its settings still work (docs/architecture.md, "Modules").
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir nopreload

@@ -59,7 +59,8 @@ fn severity_arg(value: Option<&str>, name: &str) -> Severity {
     Severity::parse(text).unwrap_or_else(|e| e.raise())
 }
 
-/// Every weakness found, with remediation SQL and control ids (DESIGN §3).
+/// Every weakness found, with remediation SQL and control ids (docs/architecture.md,
+/// "Assessment").
 #[pg_extern(parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn assess(

@@ -1,5 +1,5 @@
 //! role_audit(): one row per role with its attributes, memberships, password storage and
-//! the role checks it fails, for access reviews (DESIGN §6).
+//! the role checks it fails, for access reviews (docs/sql_reference.md).
 use super::engine::{self, Status};
 use super::registry;
 use pgrx::datum::TimestampWithTimeZone;

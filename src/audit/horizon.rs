@@ -1,5 +1,6 @@
-//! The sealing horizon (DESIGN §4): shared memory records the lowest audit id each open
-//! transaction holds; the sealer never seals at or above min(held ids, next unallocated id).
+//! The sealing horizon (docs/architecture.md, "The sealing horizon"): shared memory records the
+//! lowest audit id each open transaction holds; the sealer never seals at or above
+//! min(held ids, next unallocated id).
 use pgrx::lwlock::PgLwLock;
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, pg_sys};

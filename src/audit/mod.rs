@@ -1,5 +1,6 @@
-//! The tamper-evident audit trail (DESIGN §4): native row trigger, append-only log, sealing
-//! into Merkle blocks below a horizon, verification, digest and inclusion proofs.
+//! The tamper-evident audit trail: native row trigger, append-only log, sealing into Merkle
+//! blocks below a horizon, verification, digest and inclusion proofs. How the parts fit:
+//! docs/architecture.md, "How data flows".
 pub mod ddl_guard;
 pub mod guard;
 pub mod horizon;

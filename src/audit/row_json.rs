@@ -1,5 +1,6 @@
 //! The jsonb images of audited rows (to_jsonb of the row, and of its key columns) together with
-//! the exact text jsonb_out gives for them, which is what the row hash covers (DESIGN §4).
+//! the exact text jsonb_out gives for them, which is what the row hash covers
+//! (docs/architecture.md, "The audit record").
 use super::jsonb_flat::{self, push_json_string, Scalar};
 use super::name_bytes;
 use super::writer::{jsonb_from_text, jsonb_with_text, output_bytes, StoredJsonb};

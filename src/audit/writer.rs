@@ -47,7 +47,8 @@ impl AuditRecord {
     }
 }
 
-/// The stored text forms of an audit row, in column order, as hashed (DESIGN §4).
+/// The stored text forms of an audit row, in column order, as hashed (docs/architecture.md,
+/// "Canonical row encoding (version 1)").
 pub struct StoredRow<'a> {
     pub id: i64,
     pub at_micros: i64,
@@ -130,7 +131,8 @@ pub fn trail_sequence() -> pg_sys::Oid {
     trail().sequence
 }
 
-/// The columns of audit_log in the order the writer forms its tuples (DESIGN §4).
+/// The columns of audit_log in the order the writer forms its tuples (docs/architecture.md,
+/// "The audit record").
 const TRAIL_COLUMNS: [(&str, pg_sys::Oid); 16] = [
     ("id", pg_sys::INT8OID),
     ("at", pg_sys::TIMESTAMPTZOID),

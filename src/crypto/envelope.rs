@@ -1,5 +1,6 @@
-//! The ciphertext envelope (DESIGN §5): 0x01 ‖ key_id u32 BE ‖ nonce(12) ‖ ciphertext ‖ tag(16),
-//! AES-256-GCM with associated data binding the header, the label, the context and the aad.
+//! The ciphertext envelope: 0x01 ‖ key_id u32 BE ‖ nonce(12) ‖ ciphertext ‖ tag(16), AES-256-GCM
+//! with associated data binding the header, the label, the context and the aad
+//! (docs/architecture.md, "Envelope (version 1)").
 use aes_gcm::aead::{Aead, AeadCore, AeadInPlace, OsRng, Payload};
 use aes_gcm::Aes256Gcm;
 
