@@ -211,3 +211,20 @@ q -c "CREATE DATABASE gd_other" >/dev/null
 cluster_psql "$dir" "$port" gd_other -qtA -c "CREATE TABLE t (id int)" -c "CREATE TRIGGER ge_security_audit_row AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()" \
   -c "DROP TRIGGER ge_security_audit_row ON t" -c "CREATE ROLE gd_other_role" -c "DROP ROLE gd_other_role" >/dev/null
 echo "  a database without the extension: its DDL runs untouched"
+
+# password age: role_audit() dates gd_pw's password from the trail; with a 1-second limit it is
+# reported; a password set where the trail could not see it (a database without the extension)
+# is not_assessed, never a pass
+cluster_psql "$dir" "$port" gd_other -qtA -c "CREATE ROLE gd_unseen LOGIN PASSWORD 'Unseen-Secret-1'" >/dev/null
+[ "$(q -c "SELECT password_changed_at IS NOT NULL FROM ge_security.role_audit() WHERE role_name = 'gd_pw'")" = t ] \
+  || fail "role_audit has no password_changed_at for gd_pw"
+[ "$(q -c "SELECT password_changed_at IS NULL FROM ge_security.role_audit() WHERE role_name = 'gd_unseen'")" = t ] \
+  || fail "role_audit dates a password the trail never saw"
+[ "$(q -c "SELECT count(*) FROM ge_security.assess() WHERE check_id = 'login_role_password_old' AND object_name = 'role gd_pw'")" = 0 ] \
+  || fail "a fresh password reported as old"
+sleep 1.5
+got=$(q -c "SET ge_security.password_max_age = '1s'" -c "SELECT string_agg(object_name || '=' || status, ',' ORDER BY object_name)
+            FROM ge_security.assess() WHERE check_id = 'login_role_password_old' AND object_name IN ('role gd_pw', 'role gd_unseen')")
+[ "$got" = "role gd_pw=fail,role gd_unseen=not_assessed" ] || fail "password age: $got"
+grep -q "Unseen-Secret-1" "$dir/server.log" && fail "the password set in gd_other is in the server log"
+echo "  password age: dated from the trail (role_audit, login_role_password_old), unknown ones not_assessed"
