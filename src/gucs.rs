@@ -48,6 +48,7 @@ pub static DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>
 
 pub fn init() {
     // A postmaster-context setting can only be defined while the library is preloaded.
+    // SAFETY: reads a plain global that PostgreSQL sets while it loads preloaded libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         GucRegistry::define_string_guc(
             c"ge_security.databases",
@@ -228,6 +229,10 @@ pub fn pattern_problem(pattern: &str) -> Option<String> {
 }
 
 /// PostgreSQL's `text ~* text`, callable through DirectFunctionCall.
+///
+/// # Safety
+/// Called only through `DirectFunctionCall2Coll` by `pattern_problem`, whose call frame holds
+/// two non-NULL text arguments and a collation.
 #[pg_guard]
 unsafe extern "C-unwind" fn case_insensitive_match(
     fcinfo: pg_sys::FunctionCallInfo,
@@ -283,6 +288,11 @@ unsafe fn proposed<'a>(newval: *mut *mut std::ffi::c_char) -> std::borrow::Cow<'
     }
 }
 
+/// Check hook of the role and column name list settings.
+///
+/// # Safety
+/// Called only by the GUC machinery as a string check hook, with a pointer to the proposed
+/// value (a NUL-terminated string or NULL).
 #[pg_guard]
 unsafe extern "C-unwind" fn check_name_list(
     newval: *mut *mut std::ffi::c_char,
@@ -293,6 +303,10 @@ unsafe extern "C-unwind" fn check_name_list(
     accept_unless(name_list_problem(&unsafe { proposed(newval) }))
 }
 
+/// Check hook of `ge_security.pii_patterns`.
+///
+/// # Safety
+/// As for `check_name_list`.
 #[pg_guard]
 unsafe extern "C-unwind" fn check_pattern(
     newval: *mut *mut std::ffi::c_char,
@@ -303,6 +317,10 @@ unsafe extern "C-unwind" fn check_pattern(
     accept_unless(pattern_problem(&unsafe { proposed(newval) }))
 }
 
+/// Check hook of `ge_security.actor_setting`.
+///
+/// # Safety
+/// As for `check_name_list`.
 #[pg_guard]
 unsafe extern "C-unwind" fn check_setting_name(
     newval: *mut *mut std::ffi::c_char,

@@ -10,6 +10,7 @@ mod canonical;
 mod crypto;
 mod error;
 mod gucs;
+mod pg_internals;
 mod worker;
 
 pgrx::pg_module_magic!();
@@ -29,6 +30,7 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    // SAFETY: reads a plain global that PostgreSQL sets while it loads preloaded libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         audit::horizon::init();
         audit::ddl_guard::init();

@@ -22,6 +22,7 @@ fn setting(name: &CStr) -> String {
     if value.is_null() {
         return String::new();
     }
+    // SAFETY: non-NULL, so the setting's NUL-terminated value, copied at once.
     unsafe { CStr::from_ptr(value) }
         .to_string_lossy()
         .into_owned()

@@ -87,6 +87,12 @@ impl Installed {
     }
 }
 
+/// The ProcessUtility hook: plans the statement, refuses it or runs it (through the previous
+/// hook or standard_ProcessUtility), then audits new descendants and records it.
+///
+/// # Safety
+/// Called only by PostgreSQL as `ProcessUtility_hook` (installed by `init`), with the arguments
+/// of a ProcessUtility call: a valid planned utility statement and its source text.
 #[pg_guard]
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn guard_utility(

@@ -36,6 +36,8 @@ fn audit_guard<'a>(
     if gucs::MAINTENANCE.get() {
         pgrx::log!(
             "ge_security: maintenance {op} on {table} by session user {}",
+            // SAFETY: the session user exists while its session runs (noerr false cannot fail);
+            // the name is a palloc'd NUL-terminated string, copied by to_string_lossy.
             unsafe {
                 std::ffi::CStr::from_ptr(pg_sys::GetUserNameFromId(
                     pg_sys::GetSessionUserId(),

@@ -1,6 +1,7 @@
 //! The sealing horizon (docs/architecture.md, "The sealing horizon"): shared memory records the
 //! lowest audit id each open transaction holds; the sealer never seals at or above
 //! min(held ids, next unallocated id).
+use crate::pg_internals::{nextval_internal, FormPgSequence};
 use pgrx::lwlock::PgLwLock;
 use pgrx::prelude::*;
 use pgrx::{pg_shmem_init, pg_sys};
@@ -14,6 +15,8 @@ const SLOTS: usize = 4096;
 /// `[2 * slot + 1]` the database it is connected to. Each database has its own trail and id
 /// sequence, so the sealer of one database looks only at the holds of its own backends.
 static HOLDS: PgLwLock<[AtomicU64; 2 * SLOTS]> =
+    // SAFETY: the name is unique to this extension (no other LWLock tranche uses it); the lock
+    // is initialised by pg_shmem_init! in `init`, and used only when the library is preloaded.
     unsafe { PgLwLock::new(c"ge_security_audit_horizon") };
 
 /// Set in the postmaster when the library is preloaded; inherited by every backend.
@@ -28,24 +31,11 @@ thread_local! {
     static SEQUENCE_CALLBACK: Cell<bool> = const { Cell::new(false) };
 }
 
-unsafe extern "C-unwind" {
-    /// `nextval()` without the privilege check: app roles write audit rows without any grant.
-    fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
-}
-
-/// A row of pg_sequence (catalog/pg_sequence.h; not in pgrx's bindings).
-#[repr(C)]
-struct FormPgSequence {
-    seqrelid: pg_sys::Oid,
-    seqtypid: pg_sys::Oid,
-    seqstart: i64,
-    seqincrement: i64,
-    seqmax: i64,
-    seqmin: i64,
-    seqcache: i64,
-    seqcycle: bool,
-}
-
+/// Syscache invalidation callback for pg_sequence: forgets which sequence was found ordered.
+///
+/// # Safety
+/// Called only by PostgreSQL's invalidation machinery, with which `require_ordered` registers
+/// it; it touches nothing but this backend's thread-local cache.
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_ordered_sequence(
     _arg: pg_sys::Datum,
@@ -64,6 +54,8 @@ pub fn require_ordered(sequence: pg_sys::Oid) {
         return;
     }
     if !SEQUENCE_CALLBACK.replace(true) {
+        // SAFETY: registered once per backend (the flag above); the callback is a #[pg_guard]
+        // function that only clears this backend's cache.
         unsafe {
             pg_sys::CacheRegisterSyscacheCallback(
                 pg_sys::SysCacheIdentifier::SEQRELID as std::ffi::c_int,
@@ -72,6 +64,9 @@ pub fn require_ordered(sequence: pg_sys::Oid) {
             )
         };
     }
+    // SAFETY: a SEQRELID syscache tuple's data area (after t_hoff) is a FormData_pg_sequence,
+    // declared in pg_internals as in catalog/pg_sequence.h; it is read only while the tuple is
+    // pinned, and released on every path that found one.
     let ordered = unsafe {
         let tuple = pg_sys::SearchSysCache1(
             pg_sys::SysCacheIdentifier::SEQRELID as std::ffi::c_int,
@@ -109,12 +104,16 @@ pub fn require_ordered(sequence: pg_sys::Oid) {
 }
 
 fn nextval(sequence: pg_sys::Oid) -> i64 {
+    // SAFETY: nextval_internal (see pg_internals) on the trail's sequence, inside the writing
+    // transaction; a PostgreSQL ERROR it raises crosses the FFI boundary as a Rust panic.
     unsafe { pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| nextval_internal(sequence, false)) }
 }
 
 /// Called from `_PG_init` while shared_preload_libraries is processed.
 pub fn init() {
     pg_shmem_init!(HOLDS = [const { AtomicU64::new(0) }; 2 * SLOTS]);
+    // SAFETY: registered once, in the postmaster while preloading (so every backend inherits
+    // it); the callback is a #[pg_guard] function that takes no argument pointer.
     unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
     PRELOADED.store(true, Ordering::SeqCst);
 }
@@ -124,8 +123,10 @@ pub fn is_preloaded() -> bool {
 }
 
 fn my_slot() -> usize {
+    // SAFETY: reads this backend's id, a plain global set at backend start and never changed.
     #[cfg(any(feature = "pg15", feature = "pg16"))]
     let slot = unsafe { pg_sys::MyBackendId } as usize;
+    // SAFETY: as above (PostgreSQL 17 renamed it MyProcNumber, counted from 0).
     #[cfg(not(any(feature = "pg15", feature = "pg16")))]
     let slot = unsafe { pg_sys::MyProcNumber } as usize + 1;
     if slot == 0 || slot >= SLOTS {
@@ -151,6 +152,8 @@ pub fn allocate_id(sequence: pg_sys::Oid) -> i64 {
     // shared horizon lock nextval then waits for nothing but the sequence's buffer (an open
     // ALTER SEQUENCE, or a relcache rebuild queued behind catalog locks, would otherwise stall
     // the sealer on the horizon lock, where no deadlock detector looks)
+    // SAFETY: opens the trail's sequence by OID inside the writing transaction; the lock taken
+    // is kept to commit (closed with NoLock) and the relcache entry stays valid meanwhile.
     unsafe {
         let rel = pg_sys::relation_open(sequence, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         pg_sys::relation_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
@@ -158,6 +161,7 @@ pub fn allocate_id(sequence: pg_sys::Oid) -> i64 {
     let holds = HOLDS.share();
     let id = nextval(sequence);
     holds[2 * slot + 1].store(
+        // SAFETY: reads the backend's database OID, a plain global set at connection.
         u64::from(u32::from(unsafe { pg_sys::MyDatabaseId })),
         Ordering::SeqCst,
     );
@@ -173,6 +177,7 @@ pub fn allocate_id(sequence: pg_sys::Oid) -> i64 {
 /// handed out later is above it, and the first id of every transaction that got one earlier
 /// and is still open is in its slot.
 pub fn read(last_allocated: i64) -> i64 {
+    // SAFETY: reads the backend's database OID, a plain global set at connection.
     let database = u64::from(u32::from(unsafe { pg_sys::MyDatabaseId }));
     let holds = HOLDS.exclusive();
     let lowest_held = holds
@@ -187,6 +192,10 @@ pub fn read(last_allocated: i64) -> i64 {
 
 /// Release the hold only once the outcome is visible to others (COMMIT/ABORT callbacks run
 /// after ProcArrayEndTransaction); refuse two-phase commit of audit rows.
+///
+/// # Safety
+/// Called only by PostgreSQL's transaction machinery, with which `init` registers it (with a
+/// NULL argument, never read); it touches this backend's flag and its own horizon slot.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_xact_event(
     event: pg_sys::XactEvent::Type,

@@ -227,6 +227,8 @@ pub fn object(members: &mut [(&[u8], Scalar)]) -> (pg_sys::Datum, Vec<u8>) {
     }
     let header = varlena_header(buffer.len());
     buffer[..4].copy_from_slice(&header);
+    // SAFETY: palloc returns `buffer.len()` writable bytes in the current memory context
+    // (MAXALIGNed, as a varlena needs), which the copy fills completely.
     let datum = unsafe {
         let memory: *mut u8 = pg_sys::palloc(buffer.len()).cast();
         std::ptr::copy_nonoverlapping(buffer.as_ptr(), memory, buffer.len());
@@ -348,6 +350,9 @@ mod tests {
     use pgrx::prelude::*;
 
     /// The bytes of a varlena datum, header included.
+    ///
+    /// # Safety
+    /// `datum` points at an untoasted varlena that outlives `'a`.
     unsafe fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
         let ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
         std::slice::from_raw_parts(ptr.cast::<u8>(), pgrx::varlena::varsize_any(ptr))
@@ -375,9 +380,11 @@ mod tests {
         for value in samples {
             let mut ours = Vec::new();
             push_numeric(&mut ours, value);
+            // SAFETY: int64_to_numeric takes any i64 and returns a palloc'd plain numeric.
             let theirs = unsafe { pg_sys::int64_to_numeric(value) };
             assert_eq!(
                 ours,
+                // SAFETY: a numeric just made, untoasted, in this test's memory context.
                 unsafe { varlena_bytes(pg_sys::Datum::from(theirs)) },
                 "{value}"
             );
@@ -445,6 +452,8 @@ mod tests {
                     .collect();
                 let (datum, text) = object(&mut members);
                 let text = String::from_utf8(text).expect("UTF-8");
+                // SAFETY: jsonb_in reads a NUL-terminated string alive for the call and returns
+                // a palloc'd jsonb.
                 let theirs = unsafe {
                     let cstring = std::ffi::CString::new(text.clone()).expect("no NUL");
                     pgrx::direct_function_call_as_datum(
@@ -453,6 +462,7 @@ mod tests {
                     )
                     .expect("jsonb_in returns a value")
                 };
+                // SAFETY: both are jsonb values just built, untoasted, in this memory context.
                 unsafe {
                     assert_eq!(varlena_bytes(datum), varlena_bytes(theirs), "{text}");
                 }
@@ -511,6 +521,8 @@ mod tests {
                 let row = table.first();
                 let printed: String = row.get(1).expect("text").expect("not NULL");
                 // the stored bytes, as the query left them in SPI_tuptable
+                // SAFETY: the select just run returned one row of two columns, the second jsonb;
+                // it is detoasted and copied while SPI's result is alive.
                 let content = unsafe {
                     let spi = pg_sys::SPI_tuptable;
                     let mut isnull = false;

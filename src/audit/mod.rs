@@ -16,6 +16,7 @@ mod verify;
 mod writer;
 
 use crate::error::{GeError, Kind};
+use crate::pg_internals::find_all_inheritors;
 use pgrx::prelude::*;
 use pgrx::PgRelation;
 use writer::AuditRecord;
@@ -77,20 +78,27 @@ fn run_utility(sql: Vec<u8>) {
 
 /// A catalog name's bytes as stored (in the server encoding, which need not be UTF-8).
 fn name_bytes(name: &pg_sys::NameData) -> &[u8] {
+    // SAFETY: a NameData is a NAMEDATALEN buffer that always holds a NUL-terminated name.
     unsafe { std::ffi::CStr::from_ptr(name.data.as_ptr()) }.to_bytes()
 }
 
 /// The name of a relation's schema as stored; None if the schema is gone.
 fn namespace_name(rel: &PgRelation) -> Option<std::ffi::CString> {
+    // SAFETY: rd_rel of an open relation; a syscache lookup by OID, NULL when the schema is gone.
     let name = unsafe { pg_sys::get_namespace_name((*rel.rd_rel).relnamespace) };
+    // SAFETY: non-NULL, so a palloc'd NUL-terminated name, copied at once.
     (!name.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(name) }.to_owned())
 }
 
 /// The members of a PostgreSQL list of OIDs (NIL is empty).
-fn list_oids(list: *const pg_sys::List) -> Vec<pg_sys::Oid> {
+///
+/// # Safety
+/// `list` is NIL (NULL) or a valid `T_OidList` whose cells are read while it is alive.
+unsafe fn list_oids(list: *const pg_sys::List) -> Vec<pg_sys::Oid> {
     if list.is_null() {
         return Vec::new();
     }
+    // SAFETY: the caller's guarantee: `length` cells, each holding an OID.
     unsafe {
         (0..(*list).length as usize)
             .map(|n| (*(*list).elements.add(n)).oid_value)
@@ -104,6 +112,7 @@ fn list_oids(list: *const pg_sys::List) -> Vec<pg_sys::Oid> {
 fn refuse_non_utf8_names(rel: &PgRelation) {
     let namespace = namespace_name(rel);
     let desc = rel.tuple_desc();
+    // SAFETY: rd_rel of an open relation.
     let mut names = vec![name_bytes(unsafe { &(*rel.rd_rel).relname })];
     names.extend(namespace.as_deref().map(std::ffi::CStr::to_bytes));
     names.extend(
@@ -239,13 +248,14 @@ fn check_auditable(oid: pg_sys::Oid) {
 /// With `NoLock` (listing before the permission checks), children dropped meanwhile may be
 /// listed; with a lock, each is locked and only those still there are returned.
 fn table_tree(oid: pg_sys::Oid, lock: pg_sys::LOCKMODE) -> Vec<pg_sys::Oid> {
-    // SAFETY: find_all_inheritors reads pg_inherits; a PostgreSQL error crosses the guard.
-    let all = unsafe {
-        pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
+    // SAFETY: find_all_inheritors (see pg_internals) reads pg_inherits inside this transaction
+    // and returns a palloc'd OID list; a PostgreSQL error crosses the guard as a panic.
+    unsafe {
+        let all = pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
             find_all_inheritors(oid, lock, std::ptr::null_mut())
-        })
-    };
-    list_oids(all)
+        });
+        list_oids(all)
+    }
 }
 
 /// What enable_audit and disable_audit act on, locked: the table and its descendants.
@@ -386,15 +396,6 @@ fn descendants(oid: pg_sys::Oid) -> Vec<Descendant> {
         });
     }
     found
-}
-
-unsafe extern "C-unwind" {
-    /// catalog/pg_inherits.c (not in pgrx's bindings): the relation and all its descendants.
-    fn find_all_inheritors(
-        parent: pg_sys::Oid,
-        lockmode: pg_sys::LOCKMODE,
-        parents: *mut *mut pg_sys::List,
-    ) -> *mut pg_sys::List;
 }
 
 /// Create one of the audit triggers on a table, ENABLE ALWAYS.

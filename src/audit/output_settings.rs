@@ -1,11 +1,7 @@
 //! Pins the settings that change how values print (extra_float_digits, DateStyle,
 //! IntervalStyle, bytea_output) while a row's images are built from output functions.
+use crate::pg_internals::{bytea_output, BYTEA_OUTPUT_HEX};
 use pgrx::pg_sys;
-
-unsafe extern "C" {
-    /// utils/adt/varlena.c (not in pgrx's bindings): 0 escape, 1 hex.
-    static bytea_output: std::ffi::c_int;
-}
 
 /// The setting values images are printed with: floats exactly (any extra_float_digits above
 /// 0 prints the shortest exact form), ISO dates, postgres intervals, hex bytea.
@@ -18,12 +14,14 @@ const CANONICAL: [(&std::ffi::CStr, &std::ffi::CStr); 4] = [
 
 /// Which settings of this session print differently from the canonical values.
 fn deviating() -> [bool; 4] {
+    // SAFETY: reads this backend's own GUC variables (plain ints; bytea_output is declared in
+    // pg_internals), which only this backend changes.
     unsafe {
         [
             pg_sys::extra_float_digits < 1,
             pg_sys::DateStyle != pg_sys::USE_ISO_DATES as std::ffi::c_int,
             pg_sys::IntervalStyle != pg_sys::INTSTYLE_POSTGRES as std::ffi::c_int,
-            bytea_output != 1,
+            bytea_output != BYTEA_OUTPUT_HEX,
         ]
     }
 }
@@ -37,8 +35,12 @@ pub fn with_canonical_output<T>(build: impl FnOnce() -> T) -> T {
     if !deviating.contains(&true) {
         return build();
     }
+    // SAFETY: opens a GUC nest level inside the trigger's transaction; it is closed below, or by
+    // the transaction's abort if `build` raises an error.
     let nest_level = unsafe { pg_sys::NewGUCNestLevel() };
     for ((name, value), _) in CANONICAL.iter().zip(deviating).filter(|(_, d)| *d) {
+        // SAFETY: static NUL-terminated names and values of existing user-settable settings,
+        // saved in the nest level opened above (GUC_ACTION_SAVE); errors are raised as ERROR.
         unsafe {
             pg_sys::set_config_option(
                 name.as_ptr(),
@@ -53,6 +55,7 @@ pub fn with_canonical_output<T>(build: impl FnOnce() -> T) -> T {
         };
     }
     let built = build();
+    // SAFETY: closes the nest level opened above, restoring the session's values.
     unsafe { pg_sys::AtEOXact_GUC(true, nest_level) };
     built
 }

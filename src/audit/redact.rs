@@ -21,6 +21,10 @@ pub fn init() {
 
 /// The emit_log_hook. It runs inside error reporting, so it must not raise: nothing in it can
 /// fail but allocation, which PostgreSQL handles itself.
+///
+/// # Safety
+/// Called only by PostgreSQL as `emit_log_hook` (installed by `init`), with the ErrorData being
+/// reported (or NULL), whose string fields are NULL or NUL-terminated.
 unsafe extern "C-unwind" fn redact_log_message(edata: *mut pg_sys::ErrorData) {
     // SAFETY: PostgreSQL passes the error being reported; its strings live in assoc_context,
     // where the replacements are allocated too.

@@ -20,6 +20,8 @@ pub fn deform(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> Deformed {
         values: vec![pg_sys::Datum::from(0usize); natts],
         nulls: vec![false; natts],
     };
+    // SAFETY: `tuple` is a tuple of `rel` (the trigger's old or new row), deformed with the
+    // relation's own descriptor into arrays of exactly natts entries.
     unsafe {
         pg_sys::heap_deform_tuple(
             tuple,
@@ -42,6 +44,8 @@ thread_local! {
 
 fn record_to_jsonb_call() -> *mut pg_sys::FmgrInfo {
     RECORD_TO_JSONB.with(|cell| {
+        // SAFETY: the FmgrInfo and the call expression are allocated in TopMemoryContext, so they
+        // live as long as the backend that caches them; fmgr_info_cxt looks up a built-in.
         cell.get_or_init(|| unsafe {
             PgMemoryContexts::TopMemoryContext.switch_to(|_| {
                 let flinfo: *mut pg_sys::FmgrInfo =
@@ -71,6 +75,8 @@ fn record_to_jsonb_call() -> *mut pg_sys::FmgrInfo {
 
 /// The row as jsonb through PostgreSQL's to_jsonb (any column types).
 fn generic_row_jsonb(rel: &PgRelation, tuple: *mut pg_sys::HeapTupleData) -> pg_sys::Datum {
+    // SAFETY: `tuple` is a tuple of `rel` (the trigger's row); it is copied as a composite datum
+    // with the relation's descriptor and passed to to_jsonb, whose result is palloc'd here.
     unsafe {
         let record = pg_sys::heap_copy_tuple_as_datum(tuple, rel.rd_att);
         pg_sys::FunctionCall1Coll(record_to_jsonb_call(), pg_sys::InvalidOid, record)
@@ -115,6 +121,9 @@ fn direct_object(
                 pg_sys::INT2OID => Scalar::Int(i64::from(datum.value() as i16)),
                 pg_sys::INT4OID => Scalar::Int(i64::from(datum.value() as i32)),
                 pg_sys::INT8OID => Scalar::Int(datum.value() as i64),
+                // SAFETY: a non-NULL text, varchar or char(n) value of the deformed row: a
+                // varlena, detoasted (if needed) into the trigger's memory context, which
+                // outlives `members`.
                 _ => unsafe {
                     // text, varchar, char(n): stored bytes, detoasted in the trigger's context
                     let varlena = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
@@ -258,6 +267,9 @@ const JSON_REFUSALS: &[PgSqlErrorCode] = &[
 /// subtransaction, and any other one is raised again (so that an EXCEPTION block around the
 /// audited statement finds the subtransactions as it left them).
 fn in_subtransaction<T>(codes: &'static [PgSqlErrorCode], build: impl FnOnce() -> T) -> Option<T> {
+    // SAFETY: inside the trigger's transaction; the subtransaction begun here is released or
+    // rolled back on every path, and the caller's memory context and resource owner are restored
+    // after either, as PL/pgSQL's exception blocks do.
     unsafe {
         let context = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;
@@ -351,6 +363,7 @@ pub fn row_image(
 fn push_json_value(json: &mut Vec<u8>, typoid: pg_sys::Oid, datum: pg_sys::Datum) {
     let text = output_bytes(typoid, datum);
     // a domain prints as its base type does, and is a number or boolean as that type is
+    // SAFETY: a syscache lookup by type OID (of a column of the open relation).
     let typoid = unsafe { pg_sys::getBaseType(typoid) };
     let finite_number = || {
         std::str::from_utf8(&text)

@@ -19,6 +19,7 @@ fn require_sealable() {
         .hint("Add ge_security to shared_preload_libraries and restart the server.")
         .raise();
     }
+    // SAFETY: reads shared recovery state; any backend may ask.
     if unsafe { pg_sys::RecoveryInProgress() } {
         GeError::new(
             Kind::PrerequisiteState,
@@ -27,6 +28,7 @@ fn require_sealable() {
         .hint("Seal on the primary; audit_verify() works on the standby.")
         .raise();
     }
+    // SAFETY: reads the current transaction's isolation level, a plain backend global.
     if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
         GeError::new(
             Kind::PrerequisiteState,
@@ -119,6 +121,7 @@ fn audit_seal() -> i64 {
             let Some(rows_root) = root.root() else { break };
             let row_count = root.count() as i64;
             block_no += 1;
+            // SAFETY: reads the sealing transaction's start time (a function runs in one).
             let sealed_at = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
             let block_hash = merkle::block_hash(
                 block_no, first_id, last_id, row_count, &rows_root, &prev_hash, sealed_at,

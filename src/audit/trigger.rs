@@ -4,6 +4,7 @@ use super::output_settings::with_canonical_output;
 use super::row_json::{self, Deformed, ImagePath};
 use super::writer::{self, AuditRecord};
 use crate::error::{GeError, Kind};
+use crate::pg_internals::datum_image_eq;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use pgrx::{PgRelation, PgTrigger, PgTriggerError};
@@ -12,6 +13,10 @@ use pgrx::{PgRelation, PgTrigger, PgTriggerError};
 /// place (datumIsEqual, utils/adt/datum.c); varlena values whose stored forms differ are
 /// compared as datum_image_eq does, detoasted: the toaster may compress or move an unchanged
 /// value, and a column added with a default stores it with another header than a new row.
+///
+/// # Safety
+/// `a` and `b` are non-NULL values of the column `att` describes, deformed from live tuples
+/// with the relation's own descriptor (so by-reference values point at readable data).
 unsafe fn same_stored_value(
     att: &pg_sys::FormData_pg_attribute,
     a: pg_sys::Datum,
@@ -20,18 +25,19 @@ unsafe fn same_stored_value(
     if att.attbyval {
         return a == b;
     }
+    // SAFETY: the caller's guarantee; datum_image_eq (see pg_internals) detoasts varlena values
+    // in the current memory context, and an error it raises crosses the guard as a panic.
     same_stored_bytes(att, a, b)
         || (att.attlen == -1
             && pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| datum_image_eq(a, b, false, -1)))
 }
 
-unsafe extern "C-unwind" {
-    /// utils/adt/datum.c (not in pgrx's bindings).
-    fn datum_image_eq(a: pg_sys::Datum, b: pg_sys::Datum, by_value: bool, length: i32) -> bool;
-}
-
 /// datumIsEqual for by-reference values: the same size (VARSIZE_ANY for varlena, without
 /// detoasting) and contents.
+///
+/// # Safety
+/// As for `same_stored_value`, and `att` is by reference (`attbyval` false): `a` and `b` point at
+/// a varlena (attlen -1), a C string (-2) or `attlen` readable bytes.
 unsafe fn same_stored_bytes(
     att: &pg_sys::FormData_pg_attribute,
     a: pg_sys::Datum,
@@ -62,6 +68,8 @@ fn changed_columns(rel: &PgRelation, old: &Deformed, new: &Deformed) -> Vec<Vec<
         }
         let differs = match (old.nulls[i], new.nulls[i]) {
             (true, true) => false,
+            // SAFETY: both values are non-NULL, deformed from the trigger's tuples with the
+            // relation's descriptor, whose attribute `att` is.
             (false, false) => !unsafe { same_stored_value(att, old.values[i], new.values[i]) },
             _ => true,
         };
@@ -80,6 +88,7 @@ pub fn key_columns(rel: &PgRelation) -> Vec<usize> {
         return primary;
     }
     let desc = rel.tuple_desc();
+    // SAFETY: an open relation; the result is NULL (no identity key) or a palloc'd bitmapset.
     let bitmap = unsafe {
         pg_sys::RelationGetIndexAttrBitmap(
             rel.as_ptr(),
@@ -89,6 +98,7 @@ pub fn key_columns(rel: &PgRelation) -> Vec<usize> {
     let mut columns = Vec::new();
     let mut member = -1;
     loop {
+        // SAFETY: `bitmap` is NULL or the bitmapset returned above, alive in this context.
         member = unsafe { pg_sys::bms_next_member(bitmap, member) };
         if member < 0 {
             break;
@@ -105,6 +115,9 @@ pub fn key_columns(rel: &PgRelation) -> Vec<usize> {
 /// bitmap leaves out a DEFERRABLE primary key.
 fn primary_key_columns(rel: &PgRelation) -> Vec<usize> {
     let mut columns = Vec::new();
+    // SAFETY: the relation is open; RelationGetIndexList returns a palloc'd copy of its index
+    // OID list (freed below), and each index is opened, read through its rd_index (indkey has
+    // indnkeyatts entries) and closed again with the lock it was opened with.
     unsafe {
         let indexes = pg_sys::RelationGetIndexList(rel.as_ptr());
         for oid in super::list_oids(indexes) {
@@ -133,6 +146,8 @@ pub fn qualified_name(rel: &PgRelation) -> Vec<u8> {
         )
         .raise()
     });
+    // SAFETY: both names are NUL-terminated (a CString, and rd_rel's NameData of an open
+    // relation); quote_identifier returns its argument or a palloc'd quoted copy.
     unsafe {
         let quoted = |name: *const std::ffi::c_char| {
             std::ffi::CStr::from_ptr(pg_sys::quote_identifier(name))
@@ -164,6 +179,12 @@ thread_local! {
     static TABLES_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Relcache invalidation callback: forgets the table (all of them for a full reset, or when the
+/// relation is a composite type some table's image path looked into).
+///
+/// # Safety
+/// Called only by PostgreSQL's invalidation machinery, with which `table_info` registers it; it
+/// touches nothing but this backend's thread-local cache.
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_table(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     TABLES_GENERATION.set(TABLES_GENERATION.get() + 1);
@@ -176,6 +197,10 @@ unsafe extern "C-unwind" fn forget_table(_arg: pg_sys::Datum, relid: pg_sys::Oid
     });
 }
 
+/// Syscache invalidation callback (pg_namespace, pg_cast): forgets every table.
+///
+/// # Safety
+/// As for `forget_table`.
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_all_tables(
     _arg: pg_sys::Datum,
@@ -256,6 +281,8 @@ fn audit_trigger<'a>(
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, PgTriggerError> {
     let data = trigger.trigger_data();
     refuse_other_uses(data);
+    // SAFETY: tg_relation is the relation the trigger fired on, open and locked by the executor
+    // for as long as the trigger runs.
     let rel = unsafe { PgRelation::from_pg(data.tg_relation) };
     let info = table_info(&rel);
     let table_name = Some(info.name.clone());

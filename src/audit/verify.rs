@@ -49,6 +49,10 @@ fn micros(t: Option<TimestampWithTimeZone>) -> i64 {
 }
 
 /// A varlena column as bytes, detoasted only when compressed or stored out of line.
+///
+/// # Safety
+/// `datum` is a non-NULL varlena value (text, jsonb, bytea) of a tuple that stays alive, and
+/// `'a` does not outlive that tuple or the memory context a detoasted copy is made in.
 unsafe fn column_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     let mut ptr = datum.cast_mut_ptr::<pg_sys::varlena>();
     if varlena::varatt_is_4b_c(ptr) || varlena::varatt_is_1b_e(ptr) {
@@ -70,6 +74,8 @@ thread_local! {
 }
 
 fn output_function(function: u32) -> *mut pg_sys::FmgrInfo {
+    // SAFETY: the FmgrInfo is allocated in TopMemoryContext (it and the cache array_out keeps in
+    // fn_extra live as long as the backend that caches them); `function` is a built-in's OID.
     unsafe {
         let flinfo: *mut pg_sys::FmgrInfo = pg_sys::MemoryContextAllocZero(
             pg_sys::TopMemoryContext,
@@ -86,6 +92,10 @@ fn output_function(function: u32) -> *mut pg_sys::FmgrInfo {
 }
 
 /// A column's text form, hashed as the writer hashed it; `None` for NULL.
+///
+/// # Safety
+/// `flinfo` is the output function of the value's type (from `output_function`) and `value` a
+/// datum of that type, alive for the call.
 unsafe fn printed(
     flinfo: *mut pg_sys::FmgrInfo,
     value: Option<pg_sys::Datum>,
@@ -100,6 +110,9 @@ unsafe fn printed(
 
 /// A stored jsonb's text as jsonb_out prints it: read directly when it is a flat object of
 /// scalars (what the trigger writes for most tables), else through jsonb_out.
+///
+/// # Safety
+/// `jsonb_out` is jsonb's output function and `value` a jsonb datum alive for the call.
 unsafe fn printed_jsonb(
     jsonb_out: *mut pg_sys::FmgrInfo,
     value: Option<pg_sys::Datum>,
@@ -125,6 +138,9 @@ fn read_rows() -> Vec<Row> {
         (outputs.inet, outputs.jsonb, outputs.text_array)
     });
     let mut printed_texts = Vec::new();
+    // SAFETY: SPI_tuptable holds the batch the cursor fetch just returned: rows of ROWS_SQL,
+    // deformed with the table's own descriptor (columns in ROWS_SQL's order); printing and
+    // detoasting allocate in a scratch context reset after each row, after its values are used.
     unsafe {
         let table = pg_sys::SPI_tuptable;
         if table.is_null() {
@@ -196,12 +212,16 @@ fn read_rows() -> Vec<Row> {
 
 /// The blocks of the batch just fetched (few, so read through SPI's tuple API).
 fn read_blocks() -> Vec<Block> {
+    // SAFETY: reads SPI's global result pointer, left by the fetch or select just made.
     let table = unsafe { pg_sys::SPI_tuptable };
     if table.is_null() {
         return Vec::new();
     }
+    // SAFETY: a non-NULL SPI_tuptable of the query just run.
     let count = unsafe { (*table).numvals } as usize;
     (0..count)
+        // SAFETY: `i` < numvals; the tuples are rows of BLOCKS_SQL (integers, bytea, timestamptz
+        // in its order) read with their own descriptor; bytea values are copied out.
         .map(|i| unsafe {
             let tuple = *(*table).vals.add(i);
             let desc = (*table).tupdesc;

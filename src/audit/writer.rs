@@ -68,6 +68,8 @@ pub fn row_hash(row: &StoredRow) -> [u8; 32] {
 }
 
 fn relation_oid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
+    // SAFETY: a syscache lookup by a NUL-terminated name, inside the writing transaction;
+    // InvalidOid when there is no such relation.
     let oid = unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) };
     if oid == pg_sys::InvalidOid {
         GeError::new(
@@ -94,6 +96,12 @@ thread_local! {
     static TRAIL_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Relcache invalidation callback: forgets the cached trail when audit_log or its sequence (or
+/// every relation) is invalidated.
+///
+/// # Safety
+/// Called only by PostgreSQL's invalidation machinery, with which `trail` registers it; it
+/// touches nothing but this backend's thread-local cache.
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_trail(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     if let Some(trail) = TRAIL.get() {
@@ -108,10 +116,13 @@ fn trail() -> Trail {
         return trail;
     }
     if !TRAIL_CALLBACK.replace(true) {
+        // SAFETY: registered once per backend (the flag above); the callback is a #[pg_guard]
+        // function that only clears this backend's cache.
         unsafe {
             pg_sys::CacheRegisterRelcacheCallback(Some(forget_trail), pg_sys::Datum::from(0usize))
         };
     }
+    // SAFETY: a syscache lookup by a NUL-terminated literal; InvalidOid when missing (missing_ok).
     let namespace = unsafe { pg_sys::get_namespace_oid(c"ge_security".as_ptr(), true) };
     if namespace == pg_sys::InvalidOid {
         GeError::new(Kind::PrerequisiteState, "the ge_security schema is missing")
@@ -192,6 +203,9 @@ fn trail_positions(log: &pgrx::PgRelation) -> [usize; 16] {
 
 /// The text output of a datum as its bytes (in the server encoding, which need not be UTF-8).
 pub fn output_bytes(typoid: pg_sys::Oid, datum: pg_sys::Datum) -> Vec<u8> {
+    // SAFETY: `datum` is a non-NULL value of type `typoid` (the caller's tuple, deformed with its
+    // own descriptor); the output function returns a palloc'd NUL-terminated string in the
+    // current memory context, copied and freed here.
     unsafe {
         let mut func = pg_sys::InvalidOid;
         let mut varlena = false;
@@ -219,16 +233,20 @@ fn setting(name: &CStr) -> Option<Vec<u8>> {
     if value.is_null() {
         return None;
     }
+    // SAFETY: a non-NULL value of a setting is a NUL-terminated string owned by the GUC
+    // machinery, unchanged while this statement runs; it is copied before returning.
     let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
     (!bytes.is_empty()).then(|| bytes.to_vec())
 }
 
 /// The session's non-empty application_name, read from the setting's own variable.
 fn application_name() -> Option<Vec<u8>> {
+    // SAFETY: reads the backend's own GUC variable (a C string pointer, NULL or NUL-terminated).
     let value = unsafe { pg_sys::application_name };
     if value.is_null() {
         return None;
     }
+    // SAFETY: non-NULL, so a NUL-terminated string the GUC machinery owns; copied at once.
     let bytes = unsafe { CStr::from_ptr(value) }.to_bytes();
     (!bytes.is_empty()).then(|| bytes.to_vec())
 }
@@ -240,6 +258,11 @@ thread_local! {
     static ROLE_NAMES_CALLBACK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Syscache invalidation callback for pg_authid: forgets every cached role name.
+///
+/// # Safety
+/// Called only by PostgreSQL's invalidation machinery, with which `role_name` registers it; it
+/// touches nothing but this backend's thread-local cache.
 #[pg_guard]
 unsafe extern "C-unwind" fn forget_role_names(
     _arg: pg_sys::Datum,
@@ -255,6 +278,8 @@ fn role_name(oid: pg_sys::Oid) -> std::rc::Rc<[u8]> {
         return name;
     }
     if !ROLE_NAMES_CALLBACK.replace(true) {
+        // SAFETY: registered once per backend (the flag above); the callback is a #[pg_guard]
+        // function that only clears this backend's cache.
         unsafe {
             pg_sys::CacheRegisterSyscacheCallback(
                 pg_sys::SysCacheIdentifier::AUTHOID as std::ffi::c_int,
@@ -263,10 +288,13 @@ fn role_name(oid: pg_sys::Oid) -> std::rc::Rc<[u8]> {
             )
         };
     }
+    // SAFETY: a syscache lookup by oid (noerr: NULL for a dropped role); the result is a
+    // palloc'd NUL-terminated copy, read and copied below.
     let found = unsafe { pg_sys::GetUserNameFromId(oid, true) };
     let name: std::rc::Rc<[u8]> = if found.is_null() {
         format!("oid {}", u32::from(oid)).into_bytes().into()
     } else {
+        // SAFETY: non-NULL, a NUL-terminated string from GetUserNameFromId.
         unsafe { CStr::from_ptr(found) }.to_bytes().into()
     };
     ROLE_NAMES.with_borrow_mut(|names| names.insert(oid, name.clone()));
@@ -282,6 +310,9 @@ thread_local! {
 
 fn client_addr() -> Option<(pg_sys::Datum, std::rc::Rc<[u8]>)> {
     CLIENT_ADDR.with(|cell| {
+        // SAFETY: inet_client_addr takes no arguments and reads the session's MyProcPort; its
+        // result is allocated in TopMemoryContext, so the cached datum lives as long as the
+        // session (the only place it is kept).
         cell.get_or_init(|| unsafe {
             PgMemoryContexts::TopMemoryContext
                 .switch_to(|_| pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]))
@@ -293,6 +324,8 @@ fn client_addr() -> Option<(pg_sys::Datum, std::rc::Rc<[u8]>)> {
 
 /// A jsonb datum with its jsonb_out text, called directly (no type lookup on the hot path).
 pub fn jsonb_with_text(jsonb: pg_sys::Datum) -> StoredJsonb {
+    // SAFETY: `jsonb` is a valid jsonb datum (built by to_jsonb, jsonb_in or jsonb_flat in this
+    // memory context); jsonb_out returns a palloc'd NUL-terminated string, copied and freed.
     unsafe {
         let text = pgrx::direct_function_call_as_datum(pg_sys::jsonb_out, &[Some(jsonb)])
             .expect("jsonb_out never returns NULL");
@@ -307,6 +340,8 @@ pub fn jsonb_with_text(jsonb: pg_sys::Datum) -> StoredJsonb {
 
 /// A text datum of bytes in the server encoding (no UTF-8 round trip).
 fn text_datum(bytes: &[u8]) -> pg_sys::Datum {
+    // SAFETY: copies `bytes.len()` readable bytes into a new palloc'd text in the current memory
+    // context; values are far below 1 GB, so the length fits an i32.
     unsafe {
         pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
             bytes.as_ptr().cast(),
@@ -317,6 +352,9 @@ fn text_datum(bytes: &[u8]) -> pg_sys::Datum {
 
 /// A text[] of the given byte strings (server encoding).
 fn text_array(elements: &[Vec<u8>]) -> pg_sys::Datum {
+    // SAFETY: construct_array copies `datums.len()` text datums (palloc'd just above) into a
+    // new palloc'd one-dimensional text[]; the element type's length, by-value flag and
+    // alignment are text's (-1, false, 'i').
     unsafe {
         let mut datums: Vec<pg_sys::Datum> = elements.iter().map(|e| text_datum(e)).collect();
         pg_sys::Datum::from(pg_sys::construct_array(
@@ -371,6 +409,8 @@ pub fn jsonb_from_text(json: &[u8]) -> StoredJsonb {
     let cstring = CString::new(json).unwrap_or_else(|_| {
         GeError::new(Kind::InvalidParameter, "audited value contains a NUL byte").raise()
     });
+    // SAFETY: jsonb_in reads a NUL-terminated string that outlives the call and returns a
+    // palloc'd jsonb (a syntax error is raised as a PostgreSQL ERROR, never returned).
     let datum = unsafe {
         pgrx::direct_function_call_as_datum(
             pg_sys::jsonb_in,
@@ -386,6 +426,11 @@ pub fn jsonb_from_text(json: &[u8]) -> StoredJsonb {
 /// fire for the trail's own writer). Indexes a DBA adds for queries work too, expression and
 /// partial ones included; a deferrable unique index, which would need a recheck at commit, is
 /// refused rather than left unchecked.
+///
+/// # Safety
+/// `rel` is audit_log, opened and locked with RowExclusiveLock by the caller and kept open until
+/// this returns; `tuple` was formed with `rel`'s own tuple descriptor. Runs inside a transaction
+/// and allocates in the current memory context (the executor state is freed before returning).
 unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
     pg_sys::simple_heap_insert(rel, tuple);
     let estate = pg_sys::CreateExecutorState();
@@ -434,14 +479,23 @@ pub fn write(record: AuditRecord) -> i64 {
     let trail = trail();
     let id = horizon::allocate_id(trail.sequence);
 
+    // SAFETY: read the current transaction's state; a trigger (or utility hook) always runs
+    // inside a transaction, which GetTopFullTransactionId assigns an id if it has none yet.
     let at_micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    // SAFETY: as above.
     let txid = unsafe { pg_sys::GetTopFullTransactionId() }.value;
     // the name of the actor setting, read in place from the GUC
+    // SAFETY: the GUC's own variable, a C string pointer (NULL or NUL-terminated) that the GUC
+    // machinery keeps valid until the setting changes, which cannot happen during this call.
     let actor_setting = unsafe { *gucs::ACTOR_SETTING.as_ptr() };
     let actor = (!actor_setting.is_null())
+        // SAFETY: non-NULL, so the setting's NUL-terminated value (see above).
         .then(|| setting(unsafe { CStr::from_ptr(actor_setting) }))
         .flatten();
+    // SAFETY: read the backend's session and current user ids (plain globals, always set in a
+    // backend connected to a database).
     let session_user = role_name(unsafe { pg_sys::GetSessionUserId() });
+    // SAFETY: as above.
     let current_user = role_name(unsafe { pg_sys::GetUserId() });
     let client = client_addr();
     let application = application_name();
@@ -488,6 +542,9 @@ pub fn write(record: AuditRecord) -> i64 {
         record.statement.as_deref().map(text_datum),
         hash.to_vec().into_datum(),
     ];
+    // SAFETY: table_open locks audit_log (the cached trail's OID) until commit; the tuple is formed
+    // with its descriptor as opened, values placed by `trail_positions`, by-reference datums
+    // palloc'd in this memory context; the relation is closed before returning, its lock kept.
     unsafe {
         let rel = pg_sys::table_open(trail.log, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         let positions = trail_positions(&pgrx::PgRelation::from_pg(rel));
