@@ -1,7 +1,8 @@
 //! The DDL guard: a ProcessUtility hook that refuses statements which would switch auditing off
 //! or alter the trail (unless `ge_security.maintenance` is on), records security DDL in the
 //! trail, and audits new partitions and inheritance children of audited tables.
-//! docs/architecture.md describes what is refused, what is recorded and why.
+//! docs/ddl_guard.md lists what is refused, what is recorded and why; docs/architecture.md, "The
+//! DDL guard", says how this file does it.
 use super::{attach_trigger, redact, require_key, trigger, writer, ROW_TRIGGER, TRUNCATE_TRIGGER};
 use crate::error::{GeError, Kind};
 use crate::gucs;
