@@ -30,9 +30,9 @@ pub const CHECKS: &[Check] = &[
         title: "PII-looking column stored as plain text",
         controls: &[
             "ISO27001:A.8.24",
-            "ISO27001:A.8.11",
+            "ISO27001:A.5.34",
+            "SOC2:C1.1",
             "SOC2:CC6.1",
-            "SOC2:CC6.7",
         ],
         description:
             "A column whose name matches ge_security.pii_patterns holds plain text and is not \
@@ -69,9 +69,9 @@ FROM fix f"#
         title: "Reporting role reads PII in clear",
         controls: &[
             "ISO27001:A.8.3",
-            "ISO27001:A.8.11",
-            "SOC2:CC6.1",
+            "ISO27001:A.5.34",
             "SOC2:C1.1",
+            "SOC2:CC6.3",
         ],
         description:
             "A role named in ge_security.readonly_roles may SELECT plain-text PII columns; \
@@ -102,9 +102,12 @@ SELECT 'table', pg_catalog.format('%s for role %I', d.qualified, d.rolname),
        pg_catalog.format('reporting role %I can read PII column(s) %s of %s in clear',
                          d.rolname, d.pii_list, d.qualified),
        CASE WHEN pg_catalog.has_table_privilege(d.role_oid, d.relid, 'SELECT')
-            THEN pg_catalog.format('REVOKE SELECT ON TABLE %s FROM %I;', d.qualified, d.rolname)
-                 || COALESCE(pg_catalog.format(' GRANT SELECT (%s) ON TABLE %s TO %I;',
-                                               d.other_list, d.qualified, d.rolname), '')
+            THEN CASE WHEN d.other_list IS NULL
+                      THEN pg_catalog.format('REVOKE SELECT ON TABLE %s FROM %I;', d.qualified, d.rolname)
+                      ELSE pg_catalog.format('BEGIN; REVOKE SELECT ON TABLE %s FROM %I; '
+                                             'GRANT SELECT (%s) ON TABLE %s TO %I; COMMIT;',
+                                             d.qualified, d.rolname, d.other_list, d.qualified,
+                                             d.rolname) END
             ELSE pg_catalog.format('REVOKE SELECT (%s) ON TABLE %s FROM %I;',
                                    d.pii_list, d.qualified, d.rolname) END
        || ' -- if the privilege comes from PUBLIC or a group role, revoke it there',
@@ -118,7 +121,7 @@ FROM described d"#
         severity: Severity::Medium,
         category: "data_protection",
         title: "Table holding PII without a ge_security audit trail",
-        controls: &["ISO27001:A.8.15", "SOC2:CC7.2"],
+        controls: &["ISO27001:A.8.15", "ISO27001:A.5.34", "SOC2:CC7.2"],
         description:
             "Changes to personal data leave no tamper-evident record of who changed what: \
              the table lacks an AFTER INSERT OR UPDATE OR DELETE row trigger or an AFTER TRUNCATE \
@@ -196,9 +199,9 @@ WHERE NOT (s.row_ok AND s.truncate_ok)"#,
         title: "Registered encrypted column holding values that are not envelopes",
         controls: &[
             "ISO27001:A.8.24",
-            "ISO27001:A.8.11",
+            "ISO27001:A.5.34",
+            "SOC2:C1.1",
             "SOC2:CC6.1",
-            "SOC2:CC6.7",
         ],
         description:
             "A column registered with protect_column() is not bytea, or a sample of its values \
