@@ -53,6 +53,7 @@ BEGIN
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname = schema AND p.prokind IN ('f', 'p')
        AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = owner_role)
+     ORDER BY 1
   LOOP
     EXECUTE obj.stmt; done := done || obj.stmt;
   END LOOP;

@@ -1,7 +1,7 @@
 //! The catalogue of checks: each check is data (id, severity, controls, SQL finder) declared
 //! in its category file; this file gathers them and defines the shared vocabulary.
 use super::{
-    certificates, data_protection, functions, grants, hba, resources, rls, roles, settings,
+    certificates, data_protection, drift, functions, grants, hba, resources, rls, roles, settings,
 };
 use crate::error::{GeError, Kind};
 
@@ -90,6 +90,7 @@ pub fn all() -> impl Iterator<Item = &'static Check> {
         .chain(resources::CHECKS)
         .chain(rls::CHECKS)
         .chain(data_protection::CHECKS)
+        .chain(drift::CHECKS)
 }
 
 /// The check with this id, or an ERROR naming it.
