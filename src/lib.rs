@@ -10,6 +10,7 @@ mod canonical;
 mod crypto;
 mod drift;
 mod error;
+mod evidence;
 mod gucs;
 mod worker;
 

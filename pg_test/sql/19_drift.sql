@@ -5,6 +5,8 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS ge_security;
 RESET client_min_messages;
 BEGIN;
+-- drift event ids are a sequence, which rollbacks do not rewind: start them at 1 in this file
+SELECT setval('ge_security.drift_event_id_seq', 1, false) AS first_event_id;
 CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
 LANGUAGE plpgsql AS $fn$
 BEGIN

@@ -87,6 +87,36 @@ fn baseline_items(client: &SpiClient, id: i64) -> Vec<(String, String, serde_jso
         .collect()
 }
 
+/// The latest baseline as evidence shows it: who approved it, when, why, its digest, and
+/// whether its stored items still hash to that digest. None when there is none.
+pub fn latest_baseline() -> Option<serde_json::Value> {
+    Spi::connect(|client| {
+        let row = client
+            .select(
+                "SELECT b.id, b.approved_by, b.approved_as, b.note, b.items, b.sha256, \
+                        pg_catalog.to_char(b.approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+                   FROM ge_security.baseline b ORDER BY b.id DESC LIMIT 1",
+                None,
+                &[],
+            )
+            .unwrap_or_else(|e| spi_fail(e));
+        let row = row.into_iter().next()?;
+        let id = row.get::<i64>(1).ok().flatten()?;
+        let stored = row.get::<String>(6).ok().flatten().unwrap_or_default();
+        let recomputed = snapshot_digest(baseline_items(client, id));
+        Some(serde_json::json!({
+            "id": id,
+            "approved_by": row.get::<String>(2).ok().flatten(),
+            "approved_as": row.get::<String>(3).ok().flatten(),
+            "note": row.get::<String>(4).ok().flatten(),
+            "items": row.get::<i32>(5).ok().flatten(),
+            "approved_at": row.get::<String>(7).ok().flatten(),
+            "sha256": stored,
+            "intact": recomputed == stored,
+        }))
+    })
+}
+
 /// Approve the current security posture as the baseline drift is measured against.
 #[pg_extern(volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
