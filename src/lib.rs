@@ -31,6 +31,7 @@ extension_sql_file!(
     name = "drift",
     requires = ["crypto_tables"]
 );
+extension_sql_file!("../sql/metrics.sql", name = "metrics", requires = ["drift"]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
