@@ -3,7 +3,7 @@ SHELL        := /bin/bash
 PG_CONFIG    ?= /usr/bin/pg_config
 PGRX_VERSION := 0.18.0
 PGRX_PGDATA  ?= /tmp/ge_security_pgrx_data
-APT_PACKAGES := postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-pgaudit libclang-dev clang sudo openssl python3
+APT_PACKAGES := postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-pgaudit libclang-dev clang sudo openssl python3 chromium prometheus-postgres-exporter curl
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 

@@ -44,3 +44,14 @@ GRANT EXECUTE ON FUNCTION @extschema@.rls_coverage() TO ge_security_auditor;
 -- Role helpers change roles and privileges: superusers only.
 REVOKE ALL ON FUNCTION @extschema@.apply_role_model(name, name, name, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.lockdown_role(name) FROM PUBLIC;
+
+-- Policy drift: approving a baseline and recording drift are superuser steps (the workers run
+-- drift_check() as superuser); drift() and security_snapshot() are granted in drift.sql.
+REVOKE ALL ON FUNCTION @extschema@.approve_baseline(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.drift_check() FROM PUBLIC;
+
+-- Evidence is a map of the posture: auditors only.
+REVOKE ALL ON FUNCTION @extschema@.evidence() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.evidence_report() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.evidence() TO ge_security_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.evidence_report() TO ge_security_auditor;

@@ -70,6 +70,7 @@ BEGIN
        AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = owner_role)
        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                          AND d.objid = p.oid AND d.deptype = 'e')
+     ORDER BY 1
   LOOP
     EXECUTE obj.stmt; done := done || obj.stmt;
   END LOOP;

@@ -46,6 +46,54 @@ impl RowHasher {
     }
 }
 
+/// The canonical text of a JSON value, used wherever a JSON document is hashed (baseline
+/// snapshots, evidence): object keys sorted by their UTF-8 bytes, no whitespace, strings and
+/// numbers written as serde_json writes them (strings escape only `"`, `\\` and control
+/// characters; integers in decimal). The same value always gives the same bytes.
+pub fn json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_json(value, &mut out);
+    out
+}
+
+fn write_json(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            out.push('{');
+            for (n, key) in keys.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                out.push(':');
+                write_json(&map[key], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// SHA-256 of `bytes` as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
@@ -90,6 +138,22 @@ mod tests {
             h(&|r| {
                 r.int(7).text(Some(b"x"));
             })
+        );
+    }
+
+    #[pg_test]
+    fn canonical_json_sorts_keys_by_bytes_and_drops_whitespace() {
+        let value: serde_json::Value = serde_json::from_str(
+            r#"{ "b": [1, {"z": null, "a": true}], "a": "x\"y", "B": 2.5, "é": "\u0001" }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            super::json(&value),
+            r#"{"B":2.5,"a":"x\"y","b":[1,{"a":true,"z":null}],"é":"\u0001"}"#
+        );
+        assert_eq!(
+            super::sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
 }

@@ -43,22 +43,26 @@ pub static ACTIVE_KEY_ID: GucSetting<i32> = GucSetting::<i32>::new(1);
 /// Maximum age of a LOGIN role's password, as the audit trail knows it (seconds).
 pub static PASSWORD_MAX_AGE_S: GucSetting<i32> = GucSetting::<i32>::new(90 * 24 * 3600);
 
-/// Databases the background worker seals (comma-separated; read at server start).
+/// Databases the background worker seals and watches (comma-separated; followed on reload).
 pub static DATABASES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// How often each database's worker compares the security posture with the approved baseline
+/// (seconds).
+pub static DRIFT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(60);
+
+/// How often each database's worker verifies the audit trail and records the result for the
+/// metrics view (seconds; 0 turns it off).
+pub static VERIFY_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
+
 pub fn init() {
-    // A postmaster-context setting can only be defined while the library is preloaded.
-    // SAFETY: reads a plain global that PostgreSQL sets while it loads preloaded libraries.
-    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        GucRegistry::define_string_guc(
-            c"ge_security.databases",
-            c"Databases in which the ge_security background worker seals the audit trail.",
-            c"Comma-separated database names; one worker each. Changing it needs a restart.",
-            &DATABASES,
-            GucContext::Postmaster,
-            GucFlags::default(),
-        );
-    }
+    GucRegistry::define_string_guc(
+        c"ge_security.databases",
+        c"Databases in which ge_security background workers seal the audit trail and watch drift.",
+        c"Comma-separated database names; one worker each, started and stopped on reload.",
+        &DATABASES,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"ge_security.password_max_age",
         c"Maximum age of a LOGIN role's password before assess() reports it.",
@@ -146,6 +150,26 @@ pub fn init() {
         c"Matching columns stored as plain text are reported unless registered as protected.",
         &PII_PATTERNS,
         Some(check_pattern),
+    );
+    GucRegistry::define_int_guc(
+        c"ge_security.drift_interval",
+        c"Interval between drift checks against the approved security baseline.",
+        c"Each database worker records new drift in ge_security.drift_event, logs a WARNING and sends NOTIFY ge_security_drift.",
+        &DRIFT_INTERVAL_S,
+        1,
+        86_400,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ge_security.verify_interval",
+        c"Interval between verifications of the audit trail by the database workers (0: never).",
+        c"The result is recorded in ge_security.worker_status and shown by the ge_security.metrics view.",
+        &VERIFY_INTERVAL_S,
+        0,
+        604_800,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
     );
 }
 

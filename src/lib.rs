@@ -8,7 +8,9 @@ mod assess;
 mod audit;
 mod canonical;
 mod crypto;
+mod drift;
 mod error;
+mod evidence;
 mod gucs;
 mod pg_internals;
 mod worker;
@@ -25,6 +27,12 @@ extension_sql_file!(
 extension_sql_file!("../sql/crypto.sql", name = "crypto_tables");
 extension_sql_file!("../sql/tenancy.sql", name = "tenancy");
 extension_sql_file!("../sql/roles.sql", name = "role_model");
+extension_sql_file!(
+    "../sql/drift.sql",
+    name = "drift",
+    requires = ["crypto_tables"]
+);
+extension_sql_file!("../sql/metrics.sql", name = "metrics", requires = ["drift"]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]

@@ -2,6 +2,7 @@
 //! runs them as the caller, waivers, the posture score and the CI gate.
 mod certificates;
 mod data_protection;
+mod drift;
 mod engine;
 mod functions;
 mod grants;

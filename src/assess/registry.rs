@@ -1,7 +1,8 @@
 //! The catalogue of checks: each check is data (id, severity, controls, SQL finder) declared
 //! in its category file; this file gathers them and defines the shared vocabulary.
 use super::{
-    certificates, data_protection, functions, grants, hba, resources, rls, roles, settings, trail,
+    certificates, data_protection, drift, functions, grants, hba, resources, rls, roles, settings,
+    trail,
 };
 use crate::error::{GeError, Kind};
 
@@ -91,6 +92,7 @@ pub fn all() -> impl Iterator<Item = &'static Check> {
         .chain(rls::CHECKS)
         .chain(data_protection::CHECKS)
         .chain(trail::CHECKS)
+        .chain(drift::CHECKS)
 }
 
 /// The check with this id, or an ERROR naming it.
