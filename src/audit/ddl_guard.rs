@@ -49,6 +49,10 @@ struct Plan {
     role: Option<(String, bool)>,
     /// Tables to audit once the statement ran (new partitions and children).
     audit_after: Vec<Child>,
+    /// The statement sets ge_security.maintenance.
+    maintenance_switch: bool,
+    /// The statement changes an audited table.
+    on_audited: bool,
 }
 
 /// A table that becomes a descendant of an audited table in this statement.
@@ -107,12 +111,17 @@ unsafe extern "C-unwind" fn guard_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     // SAFETY: PostgreSQL passes a valid planned utility statement and its source text.
-    let plan = unsafe { plan_for(pstmt) };
-    if let Some(plan) = &plan {
-        if let Some((object, why)) = &plan.refuse {
-            if !gucs::MAINTENANCE.get() {
-                refuse(object, why);
-            }
+    let mut plan = unsafe { plan_for(pstmt) };
+    if let Some(plan) = &mut plan {
+        if gucs::MAINTENANCE.get() {
+            // In maintenance (a restore replays a dump's DDL before its trail rows are loaded)
+            // what the guard would refuse is recorded, DDL on audited tables and switching
+            // maintenance itself; other security DDL is not (its rows would take ids the
+            // dump's trail rows still need).
+            plan.record = plan.refuse.is_some()
+                || plan.record && (plan.on_audited || plan.maintenance_switch);
+        } else if let Some((object, why)) = &plan.refuse {
+            refuse(object, why);
         }
     }
     // SAFETY: the arguments are passed on as PostgreSQL gave them.
@@ -310,12 +319,16 @@ unsafe fn plan_for(pstmt: *mut pg_sys::PlannedStmt) -> Option<Plan> {
             }
             pg_sys::NodeTag::T_VariableSetStmt => {
                 let stmt = node.cast::<pg_sys::VariableSetStmt>();
-                if cstr(&(*stmt).name).as_deref() == Some("session_replication_role")
-                    && pg_sys::superuser()
-                {
-                    security(Plan::default())
-                } else {
-                    return None;
+                match cstr(&(*stmt).name).as_deref() {
+                    Some("session_replication_role") if pg_sys::superuser() => {
+                        security(Plan::default())
+                    }
+                    Some("ge_security.maintenance") => Plan {
+                        record: true,
+                        maintenance_switch: true,
+                        ..Plan::default()
+                    },
+                    _ => return None,
                 }
             }
             _ => return None,
@@ -434,8 +447,10 @@ fn on_relation(
         ));
         return plan;
     }
-    if relid != pg_sys::InvalidOid && (always_record || is_audited(relid)) {
+    let audited = is_audited(relid);
+    if relid != pg_sys::InvalidOid && (always_record || audited) {
         plan.record = true;
+        plan.on_audited = audited;
         plan.table = Some(relation_name(relid));
     }
     plan
@@ -455,7 +470,7 @@ unsafe fn alter_table(installed: &Installed, stmt: *mut pg_sys::AlterTableStmt) 
     if plan.refuse.is_some() {
         return plan;
     }
-    let audited = plan.record;
+    let audited = plan.on_audited;
     use pg_sys::AlterTableType as At;
     // SAFETY: an AlterTableStmt's command list holds AlterTableCmd nodes.
     for command in unsafe { PgList::<pg_sys::AlterTableCmd>::from_pg(commands) }.iter_ptr() {
@@ -558,6 +573,7 @@ unsafe fn drop_objects(installed: &Installed, stmt: *mut pg_sys::DropStmt) -> Pl
                 }
                 if found.record {
                     plan.record = true;
+                    plan.on_audited |= found.on_audited;
                     plan.table = plan.table.or(found.table);
                 }
             }
@@ -593,8 +609,10 @@ unsafe fn drop_objects(installed: &Installed, stmt: *mut pg_sys::DropStmt) -> Pl
                     ));
                     return plan;
                 }
-                if kind == Ot::OBJECT_POLICY || is_audited(relid) {
+                let audited = is_audited(relid);
+                if kind == Ot::OBJECT_POLICY || audited {
                     plan.record = true;
+                    plan.on_audited |= audited;
                     if relid != pg_sys::InvalidOid {
                         plan.table = Some(relation_name(relid));
                     }
