@@ -69,6 +69,7 @@ ssl_ciphers = 'HIGH:!aNULL:!eNULL:!MD5:!3DES:!RC4'
 password_encryption = 'scram-sha-256'
 log_connections = on
 log_disconnections = on
+log_replication_commands = on
 log_statement = 'ddl'
 log_line_prefix = '%m [%p] %q%u@%d %r '
 log_min_error_statement = 'error'

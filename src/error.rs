@@ -116,6 +116,28 @@ impl GeError {
     }
 }
 
+/// What server-free tests look at.
+#[cfg(test)]
+impl GeError {
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The message, DETAIL and HINT, one per line.
+    pub fn text(&self) -> String {
+        [
+            Some(&self.message),
+            self.detail.as_ref(),
+            self.hint.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
+    }
+}
+
 /// An SPI call of the extension's own SQL failed without a PostgreSQL error (errors raised by
 /// the statement itself propagate with their own SQLSTATE before this is reached).
 pub fn spi_failed(what: &str, e: pgrx::spi::Error) -> ! {

@@ -2,7 +2,9 @@
 //! hijacking or callable by everyone, untrusted languages, and risky or misplaced extensions.
 use super::registry::{Check, Severity};
 
-const CODE: &[&str] = &["ISO27001:A.8.28", "SOC2:CC6.1", "CIS:4.3"];
+/// SECURITY DEFINER code that lets callers run with the owner's rights (CIS PostgreSQL 15
+/// v1.2.0, 4.5: excessive function privileges).
+const DEFINER_CODE: &[&str] = &["ISO27001:A.8.28", "ISO27001:A.8.2", "SOC2:CC8.1", "CIS:4.5"];
 
 pub const CHECKS: &[Check] = &[
 Check {
@@ -10,7 +12,7 @@ Check {
     severity: Severity::High,
     category: "functions",
     title: "SECURITY DEFINER function without a pinned search_path",
-    controls: &["ISO27001:A.8.28", "SOC2:CC6.1", "CIS:4.3"],
+    controls: DEFINER_CODE,
     description: "A SECURITY DEFINER function resolves unqualified names through the caller's \
                   search_path, so a caller who can create objects in a schema on that path runs \
                   code with the owner's rights.",
@@ -29,7 +31,7 @@ Check {
         severity: Severity::High,
         category: "functions",
         title: "SECURITY DEFINER function with a search_path open to other roles",
-        controls: CODE,
+        controls: DEFINER_CODE,
         description: "The pinned search_path does not end with pg_temp (so temporary objects are \
                       searched first), or puts first a schema where others may create objects.",
         requires: None,
@@ -53,7 +55,7 @@ WHERE f.prosecdef
         severity: Severity::High,
         category: "functions",
         title: "SECURITY DEFINER function executable by PUBLIC",
-        controls: CODE,
+        controls: &["ISO27001:A.8.2", "ISO27001:A.5.15", "SOC2:CC6.3", "CIS:4.5"],
         description: "Every role can run code with the owner's rights; grant EXECUTE to the roles \
                       that need it.",
         requires: None,
@@ -72,7 +74,7 @@ WHERE f.prosecdef
         severity: Severity::Medium,
         category: "functions",
         title: "Untrusted procedural language installed",
-        controls: &["ISO27001:A.8.18", "SOC2:CC6.8", "CIS:4.6"],
+        controls: &["ISO27001:A.8.19", "ISO27001:A.8.9", "SOC2:CC6.8"],
         description: "Functions in an untrusted language (plpython3u, plperlu, ...) run arbitrary code \
                       as the postgres OS user.",
         requires: None,
@@ -88,7 +90,7 @@ WHERE f.prosecdef
         severity: Severity::Low,
         category: "functions",
         title: "Extension installed in the public schema",
-        controls: CODE,
+        controls: &["ISO27001:A.8.9", "SOC2:CC7.1"],
         description: "Extension objects in public mix with application objects and are found \
                       through every default search_path.",
         requires: None,
@@ -106,7 +108,7 @@ WHERE f.prosecdef
         severity: Severity::Low,
         category: "functions",
         title: "Extension that reaches outside the database is installed",
-        controls: &["ISO27001:A.8.18", "SOC2:CC6.8"],
+        controls: &["ISO27001:A.8.19", "ISO27001:A.8.9", "SOC2:CC6.8"],
         description: "dblink, postgres_fdw, file_fdw, adminpack and pageinspect reach other servers, \
                       server files or raw pages; keep them only where needed and restrict their use.",
         requires: None,

@@ -2,7 +2,8 @@
 //! app roles, CREATE on schemas, default privileges, and database-level TEMP/CONNECT.
 use super::registry::{Check, Severity};
 
-const LEAST_PRIVILEGE: &[&str] = &["ISO27001:A.8.3", "ISO27001:A.5.15", "SOC2:CC6.3", "CIS:4.4"];
+/// Privileges on data objects (CIS PostgreSQL 15 v1.2.0, 4.6: excessive DML privileges).
+const DATA_PRIVILEGES: &[&str] = &["ISO27001:A.8.3", "ISO27001:A.5.15", "SOC2:CC6.3", "CIS:4.6"];
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -10,7 +11,7 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::High,
         category: "grants",
         title: "Privileges on a table, view or sequence granted to PUBLIC",
-        controls: LEAST_PRIVILEGE,
+        controls: DATA_PRIVILEGES,
         description: "Every role, including ones created later, holds these privileges.",
         requires: None,
         finder: r#"
@@ -30,7 +31,7 @@ GROUP BY r.relkind, r.qualified"#,
         severity: Severity::High,
         category: "grants",
         title: "CREATE on a schema granted to PUBLIC",
-        controls: LEAST_PRIVILEGE,
+        controls: &["ISO27001:A.8.9", "ISO27001:A.5.15", "SOC2:CC6.3"],
         description: "Any role can create objects there, shadowing names that other roles and \
                       definer functions resolve through search_path.",
         requires: None,
@@ -47,7 +48,7 @@ GROUP BY r.relkind, r.qualified"#,
         severity: Severity::Medium,
         category: "grants",
         title: "Application role may create objects in a schema",
-        controls: LEAST_PRIVILEGE,
+        controls: &["ISO27001:A.5.3", "ISO27001:A.5.15", "SOC2:CC6.3", "CIS:4.3"],
         description: "An app role with CREATE can add tables, functions and operators that change \
                       what other code resolves; schema changes belong to the owner role.",
         requires: None,
@@ -65,7 +66,7 @@ GROUP BY r.relkind, r.qualified"#,
         severity: Severity::Medium,
         category: "grants",
         title: "Application role holds TRUNCATE, TRIGGER or REFERENCES",
-        controls: LEAST_PRIVILEGE,
+        controls: DATA_PRIVILEGES,
         description:
             "TRUNCATE empties a table without row triggers or RLS; TRIGGER and REFERENCES \
                       change behaviour for everyone. Applications need SELECT/INSERT/UPDATE/DELETE \
@@ -89,7 +90,7 @@ GROUP BY r.qualified, ar.rolname"#,
         severity: Severity::Medium,
         category: "grants",
         title: "Application role may pass its privileges on",
-        controls: LEAST_PRIVILEGE,
+        controls: &["ISO27001:A.5.18", "ISO27001:A.8.3", "SOC2:CC6.3", "CIS:4.6"],
         description: "WITH GRANT OPTION lets the application hand its access to any other role.",
         requires: None,
         finder: r#"
@@ -109,7 +110,7 @@ GROUP BY r.relkind, r.qualified, ar.rolname"#,
         severity: Severity::Medium,
         category: "grants",
         title: "Default privileges grant future objects to PUBLIC",
-        controls: LEAST_PRIVILEGE,
+        controls: &["ISO27001:A.8.3", "ISO27001:A.8.9", "SOC2:CC6.3", "CIS:4.6"],
         description: "ALTER DEFAULT PRIVILEGES gives every role access to tables or sequences not \
                       yet created.",
         requires: None,
@@ -137,7 +138,7 @@ GROUP BY d.defaclrole, d.defaclnamespace, d.defaclobjtype"#,
         severity: Severity::Info,
         category: "grants",
         title: "PUBLIC may connect to the database and create temporary tables",
-        controls: LEAST_PRIVILEGE,
+        controls: &["ISO27001:A.8.3", "ISO27001:A.8.9", "SOC2:CC6.3"],
         description:
             "The default: every role may CONNECT and create TEMP tables. Restrict CONNECT to \
                       the roles that need it where pg_hba.conf alone is not enough.",

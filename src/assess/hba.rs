@@ -7,8 +7,16 @@ const READS_HBA: Option<Requirement> = Some(Requirement {
     needs: "EXECUTE on pg_hba_file_rules() (superuser)",
 });
 
-const AUTHN: &[&str] = &["ISO27001:A.8.5", "SOC2:CC6.1", "CIS:5.2"];
-const NETWORK: &[&str] = &["ISO27001:A.8.20", "ISO27001:A.8.5", "SOC2:CC6.6", "CIS:5.2"];
+/// Authentication methods of local and host rules (CIS PostgreSQL 15 v1.2.0, 5.3 and 5.4).
+const AUTHN: &[&str] = &[
+    "ISO27001:A.8.5",
+    "ISO27001:A.8.9",
+    "SOC2:CC6.1",
+    "CIS:5.3",
+    "CIS:5.4",
+];
+/// Which clients may reach the server over the network.
+const NETWORK: &[&str] = &["ISO27001:A.8.20", "ISO27001:A.8.9", "SOC2:CC6.6"];
 
 /// Rules matching `$bad` (SQL on `h`, a row of pg_hba_file_rules); the remediation is the
 /// replacement line with type `$new_type` and method `$new_method` (SQL expressions).
@@ -56,11 +64,11 @@ pub const CHECKS: &[Check] = &[
         "md5 accepts MD5-hashed passwords, which are replayable and fast to brute-force.",
         "h.auth_method = 'md5'", "md5 authentication",
         "h.type", "'scram-sha-256'"),
-    hba_check!("hba_ident", Medium, "pg_hba.conf rule with ident authentication", AUTHN,
+    hba_check!("hba_ident", Medium, "pg_hba.conf rule with ident authentication", &["ISO27001:A.8.5", "ISO27001:A.8.9", "SOC2:CC6.1", "CIS:5.4"],
         "ident over TCP trusts whatever the client host's ident server says.",
         "h.auth_method = 'ident'", "ident authentication",
         "h.type", "'scram-sha-256'"),
-    hba_check!("hba_host_without_tls", High, "pg_hba.conf rule accepts connections without TLS", NETWORK,
+    hba_check!("hba_host_without_tls", High, "pg_hba.conf rule accepts connections without TLS", &["ISO27001:A.8.24", "ISO27001:A.8.20", "ISO27001:A.8.9", "SOC2:CC6.7", "CIS:6.8"],
         "host and hostnossl rules accept unencrypted TCP connections from other hosts; use hostssl, and end with \
          'hostnossl all all 0.0.0.0/0 reject'.",
         "h.type IN ('host', 'hostnossl') AND h.auth_method <> 'reject' AND NOT coalesce(h.address ~ '^(127\\.|::1$|localhost$)', false)",
@@ -73,13 +81,13 @@ pub const CHECKS: &[Check] = &[
            OR (pg_catalog.family(h.netmask::inet) = 6 AND h.netmask::inet < 'ffff::'::inet))))",
         "accepts clients from any address",
         "h.type", "'reject  # or narrow the address to the application hosts'"),
-    hba_check!("hba_all_all", Medium, "pg_hba.conf rule for all databases and all users", NETWORK,
+    hba_check!("hba_all_all", Medium, "pg_hba.conf rule for all databases and all users", &["ISO27001:A.5.15", "ISO27001:A.8.9", "SOC2:CC6.6"],
         "A catch-all rule for other hosts admits every role to every database; name the databases and roles.",
         "h.type LIKE 'host%' AND h.auth_method <> 'reject' AND 'all' = ANY (h.database) AND 'all' = ANY (h.user_name) \
          AND NOT coalesce(h.address ~ '^(127\\.|::1$|localhost$)', false)",
         "admits all users to all databases",
         "h.type", "h.auth_method || '  # with the database and role names instead of all all'"),
-    hba_check!("hba_superuser_network", High, "Superusers can log in over the network", NETWORK,
+    hba_check!("hba_superuser_network", High, "Superusers can log in over the network", &["ISO27001:A.8.2", "ISO27001:A.8.20", "ISO27001:A.8.9", "SOC2:CC6.6"],
         "A network rule admits a superuser (by name or through all); keep superuser access local.",
         "h.type LIKE 'host%' AND h.auth_method <> 'reject' AND NOT coalesce(h.address ~ '^(127\\.|::1$|localhost$)', false) \
          AND ('all' = ANY (h.user_name) OR \
@@ -91,7 +99,7 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::High,
         category: "connections",
         title: "pg_hba.conf line that does not parse",
-        controls: AUTHN,
+        controls: &["ISO27001:A.8.9", "SOC2:CC7.1"],
         description: "The file on disk has an error: the next reload keeps the old rules, and a \
                       restart refuses to start.",
         requires: READS_HBA,

@@ -1,6 +1,7 @@
 //! The assess() capability: a registry of checks (one file per category), the engine that
 //! runs them as the caller, waivers, the posture score and the CI gate.
 mod certificates;
+mod controls;
 mod data_protection;
 mod drift;
 mod engine;
@@ -113,6 +114,29 @@ fn checks() -> TableIterator<
             c.title.to_owned(),
             c.controls.iter().map(|s| (*s).to_owned()).collect(),
             c.description.to_owned(),
+        )
+    }))
+}
+
+/// The framework controls that `checks()` cites: id (as in `checks().controls`), framework,
+/// version and title, from one table in `controls.rs`.
+#[pg_extern(immutable, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn controls() -> TableIterator<
+    'static,
+    (
+        name!(control_id, String),
+        name!(framework, String),
+        name!(version, String),
+        name!(title, String),
+    ),
+> {
+    TableIterator::new(controls::CONTROLS.iter().map(|c| {
+        (
+            c.id.to_owned(),
+            c.framework.name.to_owned(),
+            c.framework.version.to_owned(),
+            c.title.to_owned(),
         )
     }))
 }

@@ -60,7 +60,7 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Low,
         category: "resources",
         title: "Application role without a connection limit",
-        controls: AVAILABILITY,
+        controls: &["ISO27001:A.8.6", "SOC2:A1.1", "CIS:5.5"],
         description: "A connection leak in one application can take every connection slot.",
         requires: None,
         finder: "SELECT 'role', 'role ' || pg_catalog.quote_ident(r.rolname), \

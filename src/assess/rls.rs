@@ -2,7 +2,8 @@
 //! and are reachable by app roles without the engine isolating tenants.
 use super::registry::{Check, Severity};
 
-const ISOLATION: &[&str] = &["ISO27001:A.8.3", "SOC2:CC6.1", "CIS:4.5"];
+/// Row-level security as the tenant boundary (CIS PostgreSQL 15 v1.2.0, 4.7).
+const ISOLATION: &[&str] = &["ISO27001:A.8.3", "SOC2:CC6.1", "CIS:4.7"];
 
 pub const CHECKS: &[Check] = &[
 Check {
@@ -10,7 +11,7 @@ Check {
     severity: Severity::High,
     category: "rls",
     title: "Tenant table without row-level security",
-    controls: &["ISO27001:A.8.3", "ISO27001:A.5.15", "SOC2:CC6.1", "CIS:4.5"],
+    controls: &["ISO27001:A.8.3", "ISO27001:A.5.15", "SOC2:CC6.1", "CIS:4.7"],
     description: "A table has a tenant column and an app role can read or write it, but row-level \
                   security is off: isolation rests on every query remembering its WHERE clause.",
     requires: None,

@@ -51,8 +51,12 @@ const READS_AUTHID: Option<Requirement> = Some(Requirement {
     needs: "SELECT on pg_catalog.pg_authid (superuser)",
 });
 
-const PRIVILEGED: &[&str] = &["ISO27001:A.8.2", "SOC2:CC6.3", "CIS:4.2"];
-const AUTHENTICATION: &[&str] = &["ISO27001:A.5.17", "ISO27001:A.8.5", "SOC2:CC6.1", "CIS:5.3"];
+/// Privileged role attributes and memberships (CIS PostgreSQL 15 v1.2.0, 4.3: excessive
+/// administrative privileges).
+const PRIVILEGED: &[&str] = &["ISO27001:A.8.2", "SOC2:CC6.3", "CIS:4.3"];
+/// How passwords are stored (no CIS PostgreSQL 15 v1.2.0 recommendation covers pg_authid's
+/// hashes: 5.6 is password complexity).
+const AUTHENTICATION: &[&str] = &["ISO27001:A.5.17", "ISO27001:A.8.5", "SOC2:CC6.1"];
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -107,7 +111,13 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::High,
         category: "roles",
         title: "LOGIN role with BYPASSRLS",
-        controls: &["ISO27001:A.8.3", "SOC2:CC6.1", "CIS:4.5"],
+        controls: &[
+            "ISO27001:A.8.2",
+            "ISO27001:A.8.3",
+            "SOC2:CC6.3",
+            "CIS:4.3",
+            "CIS:4.7",
+        ],
         description: "A role that logs in ignores every row-level security policy, so tenant isolation \
                       does not apply to it.",
         requires: None,
@@ -196,7 +206,7 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Low,
         category: "roles",
         title: "LOGIN role whose password never expires",
-        controls: &["ISO27001:A.5.18", "SOC2:CC6.2", "CIS:5.3"],
+        controls: &["ISO27001:A.5.17", "SOC2:CC6.1"],
         description: "A LOGIN role outside the superuser allow-list has no VALID UNTIL, so a leaked password \
                       works forever.",
         requires: None,
@@ -212,7 +222,7 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Medium,
         category: "roles",
         title: "Application role owns database objects",
-        controls: &["ISO27001:A.8.2", "ISO27001:A.5.15", "SOC2:CC6.3", "CIS:4.3"],
+        controls: &["ISO27001:A.5.3", "ISO27001:A.8.2", "SOC2:CC6.3", "CIS:4.3"],
         description: "An owner can ALTER, DROP, disable triggers and RLS on what it owns: application \
                       roles should own nothing (NOLOGIN owner role model).",
         requires: None,
@@ -253,7 +263,7 @@ JOIN (
         severity: Severity::Critical,
         category: "roles",
         title: "Role can run programs on the server",
-        controls: &["ISO27001:A.8.2", "ISO27001:A.8.18", "SOC2:CC6.8", "CIS:4.2"],
+        controls: &["ISO27001:A.8.2", "ISO27001:A.8.18", "SOC2:CC6.3", "CIS:4.3"],
         description: "A role is a member of pg_execute_server_program, so COPY ... PROGRAM runs shell \
                       commands as the postgres OS user.",
         requires: None,
@@ -268,7 +278,7 @@ JOIN (
         severity: Severity::High,
         category: "roles",
         title: "Role can read or write files on the server",
-        controls: &["ISO27001:A.8.2", "ISO27001:A.8.18", "SOC2:CC6.8", "CIS:4.2"],
+        controls: &["ISO27001:A.8.2", "SOC2:CC6.3", "CIS:4.3"],
         description: "A role is a member of pg_read_server_files or pg_write_server_files, so it can read \
                       or overwrite any file the postgres OS user can (configuration, keys, data files).",
         requires: None,
@@ -278,5 +288,60 @@ JOIN (
               WHERE rolname IN ('pg_read_server_files', 'pg_write_server_files'))",
             "role %I can access server files through membership of %I"
         ),
+    },
+    Check {
+        id: "replication_role_not_dedicated",
+        severity: Severity::Medium,
+        category: "roles",
+        title: "Replication runs as a superuser or a role that is not replication-only",
+        controls: &["ISO27001:A.8.2", "SOC2:CC6.3", "CIS:7.1"],
+        description: "Streaming replication needs only the REPLICATION attribute. A LOGIN role \
+                      that has it besides CREATEROLE, CREATEDB or BYPASSRLS, is a member of other roles, is \
+                      a configured application role or owns objects here gives whoever holds the \
+                      standby's credentials more than a copy of the WAL; a replication connection \
+                      made as a superuser (pg_stat_replication, whose role every caller may \
+                      see) gives them everything.",
+        requires: None,
+        finder: r#"
+SELECT 'role', 'role ' || pg_catalog.quote_ident(r.rolname),
+       pg_catalog.format('replication role %I is not replication-only: %s', r.rolname,
+                         pg_catalog.array_to_string(x.attributes || x.other, ', ')),
+       pg_catalog.concat_ws(' ',
+         CASE WHEN pg_catalog.cardinality(x.attributes) > 0
+              THEN pg_catalog.format('ALTER ROLE %I %s;', r.rolname,
+                     (SELECT pg_catalog.string_agg('NO' || a, ' ' ORDER BY a) FROM pg_catalog.unnest(x.attributes) a)) END,
+         CASE WHEN pg_catalog.cardinality(x.other) > 0
+              THEN pg_catalog.format('-- replicate as a role of its own: CREATE ROLE %I LOGIN REPLICATION; '
+                                     'then point the standby''s primary_conninfo at it and ALTER ROLE %I NOREPLICATION;',
+                                     r.rolname || '_replication', r.rolname) END),
+       pg_catalog.jsonb_build_object('role', r.rolname,
+         'attributes', pg_catalog.to_jsonb(x.attributes), 'other', pg_catalog.to_jsonb(x.other))
+FROM pg_catalog.pg_roles r
+CROSS JOIN LATERAL (SELECT
+  pg_catalog.array_remove(ARRAY[
+    CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+    CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
+    CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL) AS attributes,
+  pg_catalog.array_remove(ARRAY[
+    CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.member = r.oid)
+         THEN 'member of other roles' END,
+    CASE WHEN pg_catalog.cardinality($2::text[]) > 0 AND r.rolname = ANY ($2::text[])
+         THEN 'an application role' END,
+    CASE WHEN EXISTS (SELECT 1 FROM user_relation u WHERE u.relowner = r.oid)
+           OR EXISTS (SELECT 1 FROM user_schema u WHERE u.nspowner = r.oid)
+           OR EXISTS (SELECT 1 FROM user_function u WHERE u.proowner = r.oid)
+         THEN 'owns objects in this database' END], NULL) AS other) x
+WHERE r.rolreplication AND r.rolcanlogin AND NOT r.rolsuper AND r.rolname !~ '^pg_'
+  AND r.rolname <> ALL ($1::text[]) AND pg_catalog.cardinality(x.attributes || x.other) > 0
+UNION ALL
+SELECT 'role', 'role ' || pg_catalog.quote_ident(r.rolname),
+       pg_catalog.format('replication connection (pid %s, application %L) runs as superuser %I',
+                         w.pid, w.application_name, r.rolname),
+       pg_catalog.format('-- replicate as a role of its own: CREATE ROLE %I LOGIN REPLICATION; then point '
+                         'the standby''s primary_conninfo at it', 'replicator'),
+       pg_catalog.jsonb_build_object('role', r.rolname, 'pid', w.pid, 'application_name', w.application_name,
+                                     'client_addr', w.client_addr, 'state', w.state)
+FROM pg_catalog.pg_stat_replication w JOIN pg_catalog.pg_roles r ON r.oid = w.usesysid
+WHERE r.rolsuper"#,
     },
 ];

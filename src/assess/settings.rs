@@ -55,16 +55,74 @@ macro_rules! setting_check {
     };
 }
 
+/// Encryption in transit (CIS PostgreSQL 15 v1.2.0, 6.8: TLS enabled and configured).
 const TLS: &[&str] = &[
     "ISO27001:A.8.24",
     "ISO27001:A.8.20",
+    "ISO27001:A.8.9",
     "SOC2:CC6.7",
-    "CIS:6.7",
+    "CIS:6.8",
 ];
-const AUTH: &[&str] = &["ISO27001:A.8.5", "SOC2:CC6.1", "CIS:5.3"];
-const LOGGING: &[&str] = &["ISO27001:A.8.15", "SOC2:CC7.2", "CIS:3.1"];
-const DURABILITY: &[&str] = &["ISO27001:A.8.13", "SOC2:A1.2", "CIS:8.2"];
-const BACKUP: &[&str] = &["ISO27001:A.8.13", "SOC2:A1.2", "SOC2:A1.3", "CIS:8.3"];
+/// The TLS protocol floor: no recommendation of CIS PostgreSQL 15 v1.2.0 could be confirmed
+/// for it, so no CIS id.
+const TLS_PROTOCOL: &[&str] = &["ISO27001:A.8.24", "ISO27001:A.8.9", "SOC2:CC6.7"];
+/// Crash safety of committed data: configuration and recovery infrastructure, not backup.
+const DURABILITY: &[&str] = &["ISO27001:A.8.9", "SOC2:A1.2", "SOC2:PI1.5"];
+/// Monitoring that WAL archiving (point-in-time recovery) works (CIS 7.4).
+const ARCHIVING: &[&str] = &["ISO27001:A.8.13", "ISO27001:A.8.16", "SOC2:A1.2", "CIS:7.4"];
+
+/// The newest minor release of each major version that this release of ge_security knows of,
+/// as the rows `(major, minor)` of a VALUES list, and the date of that list. Only the majors
+/// the extension is built for are listed: on another major the check is not_assessed.
+macro_rules! newest_minor_releases {
+    () => {
+        "(15, 20)"
+    };
+}
+macro_rules! newest_minor_releases_as_of {
+    () => {
+        "2026-12-02"
+    };
+}
+
+/// The minor-release finder over `$version`, an SQL integer expression in the form of
+/// server_version_num (the server's own, or a fixed one in tests).
+macro_rules! minor_release_finder {
+    ($version:literal) => {
+        concat!(
+            r#"
+SELECT 'setting', 'setting server_version',
+       CASE WHEN k.major IS NULL
+            THEN pg_catalog.format('this release of ge_security knows no newest minor release for PostgreSQL %s (list as of %s)',
+                                   v.major, '"#,
+            newest_minor_releases_as_of!(),
+            r#"')
+            ELSE pg_catalog.format('PostgreSQL %s.%s is older than %s.%s, the newest %s minor release this release of ge_security knows of (list as of %s)',
+                                   v.major, v.minor, k.major, k.minor, k.major, '"#,
+            newest_minor_releases_as_of!(),
+            r#"') END,
+       CASE WHEN k.major IS NULL
+            THEN '-- compare server_version with the newest minor release of its major version in the PostgreSQL versioning policy'
+            ELSE pg_catalog.format('-- install PostgreSQL %s.%s or newer from your distribution''s packages (a minor upgrade keeps the data directory as it is), then restart the server',
+                                   k.major, k.minor) END,
+       pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+         'server_version_num', v.num, 'running', v.major || '.' || v.minor,
+         'newest_known', k.major || '.' || k.minor, 'list_as_of', '"#,
+            newest_minor_releases_as_of!(),
+            r#"',
+         'note', 'the newest minor releases are those known when this release of ge_security was built; a newer one may exist since')),
+       k.major IS NULL
+FROM (SELECT x.n AS num, x.n / 10000 AS major, x.n % 10000 AS minor
+        FROM (SELECT ("#,
+            $version,
+            r#")::integer AS n) x) v
+LEFT JOIN (VALUES "#,
+            newest_minor_releases!(),
+            r#") k(major, minor) ON k.major = v.major
+WHERE k.major IS NULL OR v.minor < k.minor"#
+        )
+    };
+}
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -100,51 +158,51 @@ CROSS JOIN LATERAL (SELECT CASE
     END AS problem) u
 WHERE s.name = 'ssl' AND s.setting = 'off'"#,
     },
-    setting_check!("ssl_min_protocol_below_tls12", High, "TLS below 1.2 accepted", TLS,
+    setting_check!("ssl_min_protocol_below_tls12", High, "TLS below 1.2 accepted", TLS_PROTOCOL,
         "TLS 1.0 and 1.1 are deprecated (RFC 8996) and accepted by this server.",
         "ssl_min_protocol_version", "s.setting IN ('', 'TLSv1', 'TLSv1.1')", "TLSv1.3"),
-    setting_check!("ssl_min_protocol_below_tls13", Low, "TLS 1.2 accepted", TLS,
+    setting_check!("ssl_min_protocol_below_tls13", Low, "TLS 1.2 accepted", TLS_PROTOCOL,
         "TLS 1.2 is still sound with good ciphers, but TLS 1.3 removes legacy negotiation.",
         "ssl_min_protocol_version", "s.setting = 'TLSv1.2'", "TLSv1.3"),
-    setting_check!("ssl_ciphers_weak", Medium, "Weak TLS cipher classes allowed", TLS,
+    setting_check!("ssl_ciphers_weak", Medium, "Weak TLS cipher classes allowed", &["ISO27001:A.8.24", "ISO27001:A.8.9", "SOC2:CC6.7", "CIS:6.10"],
         "The cipher list enables MEDIUM/LOW/export/NULL/RC4/3DES/MD5 classes for TLS 1.2 and below.",
         "ssl_ciphers",
         "s.setting ~* '(^|[:,+ ])(ALL|MEDIUM|LOW|EXP|EXPORT|RC4|MD5|3DES|DES|NULL|eNULL|aNULL|DEFAULT)([:, ]|$)'",
         "HIGH:!aNULL:!eNULL:!MD5:!3DES:!RC4"),
-    setting_check!("password_encryption_not_scram", High, "New passwords are not hashed with SCRAM", AUTH,
+    setting_check!("password_encryption_not_scram", High, "New passwords are not hashed with SCRAM", &["ISO27001:A.5.17", "ISO27001:A.8.9", "SOC2:CC6.1"],
         "password_encryption is not scram-sha-256, so new and changed passwords are stored as MD5.",
         "password_encryption", "s.setting <> 'scram-sha-256'", "scram-sha-256"),
     setting_check!("listen_addresses_all", Low, "Server listens on every interface",
-        &["ISO27001:A.8.20", "SOC2:CC6.6", "CIS:5.2"],
+        &["ISO27001:A.8.20", "ISO27001:A.8.9", "SOC2:CC6.6", "CIS:5.2"],
         "listen_addresses accepts connections on all interfaces; bind only those clients use.",
         "listen_addresses", "s.setting IN ('*', '0.0.0.0', '::')", "localhost"),
-    setting_check!("authentication_timeout_long", Low, "Authentication timeout above 60 s", AUTH,
+    setting_check!("authentication_timeout_long", Low, "Authentication timeout above 60 s", &["ISO27001:A.8.5", "ISO27001:A.8.9", "SOC2:CC6.1"],
         "Slow or stalled authentications hold connection slots for long.",
         "authentication_timeout", "s.setting::int > 60", "30s"),
     setting_check!("idle_in_transaction_timeout_off", Low, "Idle open transactions are never ended",
-        &["ISO27001:A.8.15", "SOC2:CC7.2"],
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2"],
         "A transaction left open and idle after an audited write keeps the ids of its audit rows below the sealing horizon: nothing newer in its database is sealed until it ends. idle_in_transaction_session_timeout ends such sessions.",
         "idle_in_transaction_session_timeout", "s.setting = '0'", "10min"),
-    setting_check!("log_connections_off", Medium, "Connections are not logged", LOGGING,
+    setting_check!("log_connections_off", Medium, "Connections are not logged", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.20"],
         "Without log_connections there is no record of who connected from where.",
         "log_connections", "s.setting = 'off'", "on"),
-    setting_check!("log_disconnections_off", Low, "Disconnections are not logged", LOGGING,
+    setting_check!("log_disconnections_off", Low, "Disconnections are not logged", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.21"],
         "Session ends and durations are not recorded.",
         "log_disconnections", "s.setting = 'off'", "on"),
-    setting_check!("log_statement_none", Low, "DDL is not logged", LOGGING,
+    setting_check!("log_statement_none", Low, "DDL is not logged", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.25"],
         "log_statement = none leaves schema and role changes out of the server log.",
         "log_statement", "s.setting = 'none'", "ddl"),
-    setting_check!("log_line_prefix_incomplete", Low, "Log lines lack time, user, database or client", LOGGING,
+    setting_check!("log_line_prefix_incomplete", Low, "Log lines lack time, user, database or client", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.24"],
         "Each log line should say when (%m/%t/%n), who (%u), in which database (%d) and from where (%h/%r).",
         "log_line_prefix", "NOT (s.setting ~ '%[mtn]' AND s.setting ~ '%u' AND s.setting ~ '%d' AND s.setting ~ '%[hr]')",
         "%m [%p] %q%u@%d %r "),
-    setting_check!("log_min_error_statement_high", Low, "Failing statements are not logged", LOGGING,
+    setting_check!("log_min_error_statement_high", Low, "Failing statements are not logged", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.15"],
         "log_min_error_statement above error drops the text of statements that failed.",
         "log_min_error_statement", "s.setting IN ('log', 'fatal', 'panic')", "error"),
-    setting_check!("logging_collector_off", Low, "Logging collector is off", LOGGING,
+    setting_check!("logging_collector_off", Low, "Logging collector is off", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.3"],
         "Server messages go to stderr only, where they are easily lost or mixed with other output.",
         "logging_collector", "s.setting = 'off'", "on"),
-    setting_check!("log_file_mode_loose", Medium, "Log files readable by others", LOGGING,
+    setting_check!("log_file_mode_loose", Medium, "Log files readable by others", &["ISO27001:A.8.15", "SOC2:CC6.1", "CIS:3.1.6"],
         "Log files can hold statement text with personal data; others should not read them.",
         "log_file_mode", "pg_catalog.right(s.setting, 1) <> '0'", "0600"),
     Check {
@@ -152,7 +210,7 @@ WHERE s.name = 'ssl' AND s.setting = 'off'"#,
         severity: Severity::Medium,
         category: "settings",
         title: "pgaudit is not loaded",
-        controls: LOGGING,
+        controls: &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.2"],
         description: "Without pgaudit, reads and session-level activity are not in the log \
                       (ge_security audits row changes and security DDL).",
         requires: visible!("shared_preload_libraries"),
@@ -177,7 +235,7 @@ WHERE s.name = 'ssl' AND s.setting = 'off'"#,
         severity: Severity::Medium,
         category: "settings",
         title: "pgaudit does not log DDL, role changes and writes",
-        controls: LOGGING,
+        controls: &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.2"],
         description: "pgaudit is loaded but pgaudit.log (as this session sees it) leaves out one \
                       of the ddl, role or write classes, so those statements leave no audit line.",
         requires: visible!("shared_preload_libraries"),
@@ -210,7 +268,7 @@ WHERE s.name = 'pgaudit.log' AND m.missing IS NOT NULL
         severity: Severity::Medium,
         category: "settings",
         title: "Data checksums are off",
-        controls: DURABILITY,
+        controls: &["ISO27001:A.8.9", "SOC2:PI1.5"],
         description: "Silent storage corruption is not detected when pages are read.",
         requires: visible!("data_checksums"),
         finder: "SELECT 'setting', 'setting ' || s.name, 'data_checksums is off', \
@@ -227,7 +285,7 @@ WHERE s.name = 'pgaudit.log' AND m.missing IS NOT NULL
     setting_check!("synchronous_commit_off", Medium, "synchronous_commit is off server-wide", DURABILITY,
         "Recently committed transactions can be lost on a crash; set it off per transaction where that is acceptable.",
         "synchronous_commit", "s.setting = 'off'", "on"),
-    setting_check!("archive_mode_off", Medium, "WAL archiving is off", DURABILITY,
+    setting_check!("archive_mode_off", Medium, "WAL archiving is off", &["ISO27001:A.8.13", "ISO27001:A.8.9", "SOC2:A1.2", "CIS:7.4"],
         "Without archiving there is no point-in-time recovery between base backups.",
         "archive_mode", "s.setting = 'off'", "on"),
     Check {
@@ -235,7 +293,7 @@ WHERE s.name = 'pgaudit.log' AND m.missing IS NOT NULL
         severity: Severity::High,
         category: "settings",
         title: "WAL archiving is failing",
-        controls: BACKUP,
+        controls: ARCHIVING,
         description: "The last attempt to archive a WAL segment failed (pg_stat_archiver): \
                       point-in-time recovery stops at the last archived segment and pg_wal grows.",
         requires: visible!("archive_mode"),
@@ -257,7 +315,7 @@ WHERE s.name = 'pgaudit.log' AND m.missing IS NOT NULL
         severity: Severity::Medium,
         category: "settings",
         title: "WAL segments wait too long to be archived",
-        controls: BACKUP,
+        controls: ARCHIVING,
         description: "A completed WAL segment has waited longer than three archive_timeout \
                       periods (at least 15 minutes) to be archived: the newest recoverable point \
                       is older than the recovery point objective assumes.",
@@ -281,4 +339,147 @@ WHERE s.name = 'pgaudit.log' AND m.missing IS NOT NULL
                  HAVING pg_catalog.min(f.modification) \
                    < pg_catalog.now() - pg_catalog.make_interval(secs => pg_catalog.max(w.limit_seconds))",
     },
+    Check {
+        id: "server_minor_version_outdated",
+        severity: Severity::Medium,
+        category: "settings",
+        title: "Server runs an older minor release than the newest known",
+        controls: &["ISO27001:A.8.8", "SOC2:CC7.1", "CIS:1.5"],
+        description: "Minor releases of PostgreSQL carry only bug and security fixes and keep the \
+                      data directory as it is. The server's version is compared with the newest \
+                      minor release of its major version that this release of ge_security knows \
+                      of; that list is as of the extension's release, so a newer minor may exist. \
+                      A major version the list does not cover is not_assessed.",
+        requires: None,
+        finder: minor_release_finder!("pg_catalog.current_setting('server_version_num')"),
+    },
+    setting_check!("log_replication_commands_off", Low, "Replication commands are not logged",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:7.2"],
+        "A replication connection can copy the whole cluster to another host; without \
+         log_replication_commands the commands it runs (IDENTIFY_SYSTEM, BASE_BACKUP, \
+         START_REPLICATION) leave no line in the server log.",
+        "log_replication_commands", "s.setting = 'off'", "on"),
+    Check {
+        id: "log_rotation_off",
+        severity: Severity::Low,
+        category: "settings",
+        title: "Server log files are never rotated",
+        controls: &[
+            "ISO27001:A.8.15",
+            "ISO27001:A.8.9",
+            "SOC2:CC7.2",
+            "CIS:3.1.8",
+            "CIS:3.1.9",
+        ],
+        description: "The logging collector writes one file that neither log_rotation_age nor \
+                      log_rotation_size ever closes: it grows until the disk is full, and a \
+                      retention period cannot be applied by removing old files.",
+        requires: visible!("logging_collector"),
+        finder: r#"
+SELECT 'setting', 'setting log_rotation_age',
+       'log_rotation_age and log_rotation_size are both 0: log files are never rotated',
+       'ALTER SYSTEM SET log_rotation_age = ''1d''; SELECT pg_catalog.pg_reload_conf();',
+       pg_catalog.jsonb_build_object('log_rotation_age', a.setting, 'log_rotation_size', z.setting,
+                                     'logging_collector', c.setting)
+FROM pg_catalog.pg_settings a
+JOIN pg_catalog.pg_settings z ON z.name = 'log_rotation_size'
+JOIN pg_catalog.pg_settings c ON c.name = 'logging_collector'
+WHERE a.name = 'log_rotation_age' AND a.setting = '0' AND z.setting = '0' AND c.setting = 'on'"#,
+    },
+    Check {
+        id: "log_truncate_on_rotation_off",
+        severity: Severity::Low,
+        category: "settings",
+        title: "Recurring log file names are appended to instead of truncated",
+        controls: &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.7"],
+        description: "log_filename repeats (it holds no year, as postgresql-%a.log) and time-based \
+                      rotation is on, but log_truncate_on_rotation is off: each reused file keeps \
+                      the lines of every earlier cycle, so what the files hold no longer matches \
+                      the retention period the names suggest. With names that never repeat the \
+                      setting has no effect, and old files are removed outside the server.",
+        requires: visible!("log_truncate_on_rotation"),
+        finder: r#"
+SELECT 'setting', 'setting log_truncate_on_rotation',
+       pg_catalog.format('log_truncate_on_rotation is off while log_filename %L reuses file names', f.setting),
+       'ALTER SYSTEM SET log_truncate_on_rotation = ''on''; SELECT pg_catalog.pg_reload_conf();',
+       pg_catalog.jsonb_build_object('setting', t.name, 'value', t.setting, 'log_filename', f.setting,
+                                     'log_rotation_age', a.setting)
+FROM pg_catalog.pg_settings t
+JOIN pg_catalog.pg_settings f ON f.name = 'log_filename'
+JOIN pg_catalog.pg_settings a ON a.name = 'log_rotation_age'
+JOIN pg_catalog.pg_settings c ON c.name = 'logging_collector'
+WHERE t.name = 'log_truncate_on_rotation' AND t.setting = 'off' AND c.setting = 'on'
+  AND a.setting <> '0' AND f.setting !~ '%[YyGgFDcx]'"#,
+    },
+    setting_check!("log_timezone_not_utc", Low, "Log timestamps are not in UTC",
+        &[
+            "ISO27001:A.8.15",
+            "ISO27001:A.8.17",
+            "ISO27001:A.8.9",
+            "SOC2:CC7.2",
+            "CIS:3.1.26",
+        ],
+        "Log lines are stamped in a local time zone: daylight-saving changes repeat or skip an \
+         hour, and correlating them with other systems' logs needs the offset of each line.",
+        "log_timezone",
+        "s.setting !~* '^(Etc/)?(UTC|UCT|GMT|GMT0|GMT[+-]0|Universal|Zulu|Greenwich)$'",
+        "UTC"),
 ];
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::super::engine::{self, Status};
+    use super::super::registry::{Check, Severity};
+    use pgrx::prelude::*;
+
+    /// server_minor_version_outdated with the server version fixed to `$version`.
+    macro_rules! at_version {
+        ($version:literal) => {
+            Check {
+                id: "server_minor_version_outdated",
+                severity: Severity::Medium,
+                category: "settings",
+                title: "",
+                controls: &[],
+                description: "",
+                requires: None,
+                finder: minor_release_finder!($version),
+            }
+        };
+    }
+    static OLDER: Check = at_version!("150003");
+    static NEWEST: Check = at_version!("150020");
+    static NEWER: Check = at_version!("150021");
+    static UNLISTED_MAJOR: Check = at_version!("190001");
+
+    #[pg_test]
+    fn minor_release_older_is_reported_newest_and_newer_are_not() {
+        let older = engine::run(std::iter::once(&OLDER));
+        assert_eq!(older.len(), 1);
+        assert_eq!(older[0].status, Status::Fail);
+        assert_eq!(
+            older[0].message,
+            concat!(
+                "PostgreSQL 15.3 is older than 15.20, the newest 15 minor release this release ",
+                "of ge_security knows of (list as of ",
+                newest_minor_releases_as_of!(),
+                ")"
+            )
+        );
+        assert_eq!(older[0].details["newest_known"], "15.20");
+        assert_eq!(
+            older[0].details["list_as_of"],
+            newest_minor_releases_as_of!()
+        );
+        assert!(older[0].details["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("known when this release of ge_security was built")));
+        assert!(engine::run(std::iter::once(&NEWEST)).is_empty());
+        assert!(engine::run(std::iter::once(&NEWER)).is_empty());
+        let unlisted = engine::run(std::iter::once(&UNLISTED_MAJOR));
+        assert_eq!(unlisted.len(), 1);
+        assert_eq!(unlisted[0].status, Status::NotAssessed);
+        assert!(unlisted[0].message.contains("PostgreSQL 19"));
+    }
+}

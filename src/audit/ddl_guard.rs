@@ -120,6 +120,13 @@ unsafe extern "C-unwind" fn guard_utility(
             // dump's trail rows still need).
             plan.record = plan.refuse.is_some()
                 || plan.record && (plan.on_audited || plan.maintenance_switch);
+            if plan.refuse.is_some() {
+                // recorded before it runs: afterwards the trail itself may have another shape
+                // (a column added, the sequence altered) that the writer refuses
+                // SAFETY: the arguments PostgreSQL passed.
+                unsafe { record(plan, pstmt, query_string) };
+                plan.record = false;
+            }
         } else if let Some((object, why)) = &plan.refuse {
             refuse(object, why);
         }
@@ -154,18 +161,27 @@ unsafe extern "C-unwind" fn guard_utility(
         audit_new_descendant(child);
     }
     if plan.record {
-        // SAFETY: as above; the text outlives this call.
-        let statement = unsafe { statement_text(pstmt, query_string) };
-        let mut record = writer::AuditRecord::without_rows("DDL", plan.table, Some(statement));
-        if let Some((role, password)) = &plan.role {
-            record.row_key = Some(writer::jsonb_from_text(
-                serde_json::json!({ "role": role, "password_set": password })
-                    .to_string()
-                    .as_bytes(),
-            ));
-        }
-        writer::write(record);
+        // SAFETY: as above.
+        unsafe { record(&plan, pstmt, query_string) };
     }
+}
+
+/// Write the statement's DDL row.
+///
+/// # Safety
+/// `pstmt` and `query_string` are the arguments of a ProcessUtility call.
+unsafe fn record(plan: &Plan, pstmt: *mut pg_sys::PlannedStmt, query_string: *const c_char) {
+    // SAFETY: the caller's guarantee; the text outlives this call.
+    let statement = unsafe { statement_text(pstmt, query_string) };
+    let mut row = writer::AuditRecord::without_rows("DDL", plan.table.clone(), Some(statement));
+    if let Some((role, password)) = &plan.role {
+        row.row_key = Some(writer::jsonb_from_text(
+            serde_json::json!({ "role": role, "password_set": password })
+                .to_string()
+                .as_bytes(),
+        ));
+    }
+    writer::write(row);
 }
 
 fn refuse(object: &str, why: &str) -> ! {

@@ -571,6 +571,51 @@ mod tests {
     use super::text_array_text;
     use pgrx::prelude::*;
 
+    /// row_hash feeds the fields in the documented order and forms (docs/architecture.md,
+    /// "Canonical row encoding (version 1)"): id, at and txid as integers, then the twelve text
+    /// columns, NULL apart from empty.
+    #[test]
+    fn row_hash_is_the_documented_encoding() {
+        use sha2::{Digest, Sha256};
+        let texts: [Option<&[u8]>; 12] = [
+            Some(b"user:42"),
+            Some(b"alice"),
+            Some(b"app"),
+            None,
+            Some(b""),
+            Some(b"UPDATE"),
+            Some(b"public.t"),
+            Some(br#"{"id": 1}"#),
+            Some(br#"{"id": 1, "v": "a"}"#),
+            Some(br#"{"id": 1, "v": "b"}"#),
+            Some(b"{v}"),
+            None,
+        ];
+        let mut expected = b"ge_security/audit_row\x01".to_vec();
+        for n in [7i64, 812_345_678_901_234, (5u64 << 32 | 77) as i64] {
+            expected.push(1);
+            expected.extend_from_slice(&n.to_be_bytes());
+        }
+        for text in texts {
+            match text {
+                None => expected.push(0),
+                Some(t) => {
+                    expected.push(2);
+                    expected.extend_from_slice(&(t.len() as u32).to_be_bytes());
+                    expected.extend_from_slice(t);
+                }
+            }
+        }
+        let row = super::StoredRow {
+            id: 7,
+            at_micros: 812_345_678_901_234,
+            txid: 5u64 << 32 | 77,
+            texts,
+        };
+        let digest: [u8; 32] = Sha256::digest(&expected).into();
+        assert_eq!(super::row_hash(&row), digest);
+    }
+
     #[pg_test]
     fn column_lists_print_exactly_as_array_out_does() {
         let samples: [&[&str]; 5] = [

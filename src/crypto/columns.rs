@@ -1,7 +1,7 @@
 //! Encrypted columns: protect_column() registers one, reencrypt_column() moves one to the
 //! active key. Both act only for the table's owner, checked before any lock is taken, and only
 //! on bytea columns (or domains over bytea) of ordinary or partitioned tables.
-use super::{encoding, keyring};
+use super::keyring;
 use crate::error::{shown, spi_failed, GeError, Kind};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -345,6 +345,7 @@ fn reencrypt_column(
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
+    use super::super::encoding;
     use super::*;
 
     #[pg_test]

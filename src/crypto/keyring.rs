@@ -213,3 +213,159 @@ pub fn fingerprints() -> Vec<(u32, String)> {
             .collect())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(key: &[u8; 32]) -> String {
+        key.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn refused(text: &str) -> GeError {
+        match parse("/etc/ge.keyring", text) {
+            Ok(keys) => panic!("accepted {} keys from {text:?}", keys.len()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn parses_ids_keys_comments_and_blank_lines() {
+        let text = format!(
+            "# keyring\n\n1:{}\n  7 : {}  \r\n# retired below\n4294967295:{}\n",
+            "00".repeat(32),
+            "Ab".repeat(32),
+            "ff".repeat(32)
+        );
+        let keys = parse("/k", &text).expect("parses");
+        assert_eq!(keys.keys().copied().collect::<Vec<_>>(), [1, 7, 4294967295]);
+        assert_eq!(*keys[&1], [0u8; 32]);
+        assert_eq!(*keys[&7], [0xab; 32]);
+        assert_eq!(*keys[&4294967295], [0xff; 32]);
+    }
+
+    /// Each malformed line is refused (F0000) naming the path and the line number, and the
+    /// message never repeats the line, so a near-miss key never reaches a log.
+    #[test]
+    fn malformed_files_are_refused_by_line_without_content() {
+        let key = "5ec2e7".repeat(10) + "abcd";
+        let cases = [
+            (format!("1{key}"), 1, "expected KEY_ID:HEX"),
+            (format!("one:{key}"), 1, "key id"),
+            (format!("-1:{key}"), 1, "key id"),
+            (format!("4294967296:{key}"), 1, "key id"),
+            (format!("1:{key}0"), 1, "64 hexadecimal"),
+            (format!("1:{}", &key[1..]), 1, "64 hexadecimal"),
+            (format!("1:{}zz", &key[2..]), 1, "64 hexadecimal"),
+            (
+                format!("# c\n1:{key}\n\n2:{key}\n1:{key}"),
+                5,
+                "duplicate key id",
+            ),
+            (
+                format!("1:{key}\n2:{}\u{e9}", &key[1..]),
+                2,
+                "64 hexadecimal",
+            ),
+        ];
+        for (text, line, problem) in cases {
+            let e = refused(&text);
+            let shown = e.text();
+            assert_eq!(e.kind(), Kind::ConfigFile, "{text:?}");
+            assert!(shown.contains("/etc/ge.keyring"), "{shown}");
+            assert!(
+                shown.contains(&format!("line {line}: ")),
+                "{text:?}: {shown}"
+            );
+            assert!(shown.contains(problem), "{text:?}: {shown}");
+            assert!(!shown.contains("5ec2e7"), "{shown}");
+        }
+        for empty in ["", "\n\n", "# only a comment\n  # another\n"] {
+            assert!(refused(empty).text().contains("holds no key"));
+        }
+    }
+
+    /// The file is refused when group or others may read or write it, or when it is not a
+    /// regular file; mode 0600 and 0400 pass.
+    #[test]
+    fn loose_permissions_and_directories_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ge_keyring_test_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("keyring");
+        std::fs::write(&file, format!("1:{}\n", "00".repeat(32))).expect("write");
+        let path = file.to_str().expect("UTF-8 path");
+        for (mode, ok) in [
+            (0o600, true),
+            (0o400, true),
+            (0o640, false),
+            (0o604, false),
+            (0o620, false),
+        ] {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            match stamp_of(path) {
+                Ok(_) => assert!(ok, "mode {mode:o} accepted"),
+                Err(e) => {
+                    assert!(!ok, "mode {mode:o} refused: {}", e.text());
+                    assert!(
+                        e.text().contains(&format!("(mode {mode:04o})")),
+                        "{}",
+                        e.text()
+                    );
+                }
+            }
+        }
+        let refusal = |path: &std::path::Path| match stamp_of(path.to_str().expect("UTF-8")) {
+            Ok(_) => panic!("{} accepted", path.display()),
+            Err(e) => e.text(),
+        };
+        assert!(refusal(&dir).contains("not a regular file"));
+        assert!(refusal(&dir.join("missing")).contains("cannot be read"));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[test]
+    fn subkeys_differ_by_purpose_context_and_key() {
+        let key = [9u8; 32];
+        let enc = derive(&key, b"enc\0", b"ctx");
+        assert_ne!(*enc, *derive(&key, b"idx\0", b"ctx"));
+        assert_ne!(*enc, *derive(&key, b"enc\0", b"ctx2"));
+        assert_ne!(*enc, *derive(&[8u8; 32], b"enc\0", b"ctx"));
+        assert_eq!(*enc, *derive(&key, b"enc\0", b"ctx"));
+        assert_ne!(*enc, key);
+    }
+
+    proptest! {
+        /// Any set of ids and keys, written as a keyring file (with comments, blank lines and
+        /// stray spaces), reads back as exactly those keys.
+        #[test]
+        fn written_keyrings_read_back(
+            entries in prop::collection::btree_map(any::<u32>(), any::<[u8; 32]>(), 1..8),
+            padding in prop::collection::vec(0usize..3, 8),
+        ) {
+            let mut text = String::from("# generated\n");
+            for (n, (id, key)) in entries.iter().enumerate() {
+                let pad = " ".repeat(padding[n % padding.len()]);
+                text.push_str(&format!("{pad}{id}{pad}:{pad}{}{pad}\n\n", hex(key)));
+            }
+            let keys = parse("/k", &text).expect("parses");
+            prop_assert_eq!(keys.len(), entries.len());
+            for (id, key) in &entries {
+                prop_assert_eq!(&*keys[id], key);
+            }
+        }
+
+        /// Arbitrary text never panics, and a refusal never quotes any of it.
+        #[test]
+        fn arbitrary_text_is_parsed_or_refused_without_echo(text in "[0-9a-fA-F:#\\n xyz\u{e9}]{0,200}") {
+            if let Err(e) = parse("/k", &text) {
+                prop_assert_eq!(e.kind(), Kind::ConfigFile);
+                let shown = e.text();
+                for line in text.lines().map(str::trim).filter(|l| l.len() >= 8) {
+                    prop_assert!(!shown.contains(line), "{} quotes {:?}", shown, line);
+                }
+            }
+        }
+    }
+}
