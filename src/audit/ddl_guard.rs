@@ -49,8 +49,6 @@ struct Plan {
     role: Option<(String, bool)>,
     /// Tables to audit once the statement ran (new partitions and children).
     audit_after: Vec<Child>,
-    /// The statement sets ge_security.maintenance.
-    maintenance_switch: bool,
     /// The statement changes an audited table.
     on_audited: bool,
 }
@@ -115,11 +113,9 @@ unsafe extern "C-unwind" fn guard_utility(
     if let Some(plan) = &mut plan {
         if gucs::MAINTENANCE.get() {
             // In maintenance (a restore replays a dump's DDL before its trail rows are loaded)
-            // what the guard would refuse is recorded, DDL on audited tables and switching
-            // maintenance itself; other security DDL is not (its rows would take ids the
-            // dump's trail rows still need).
-            plan.record = plan.refuse.is_some()
-                || plan.record && (plan.on_audited || plan.maintenance_switch);
+            // what the guard would refuse is recorded, and DDL on audited tables; other security
+            // DDL is not (its rows would take ids the dump's trail rows still need).
+            plan.record = plan.refuse.is_some() || plan.record && plan.on_audited;
             if plan.refuse.is_some() {
                 // recorded before it runs: afterwards the trail itself may have another shape
                 // (a column added, the sequence altered) that the writer refuses
@@ -339,11 +335,6 @@ unsafe fn plan_for(pstmt: *mut pg_sys::PlannedStmt) -> Option<Plan> {
                     Some("session_replication_role") if pg_sys::superuser() => {
                         security(Plan::default())
                     }
-                    Some("ge_security.maintenance") => Plan {
-                        record: true,
-                        maintenance_switch: true,
-                        ..Plan::default()
-                    },
                     _ => return None,
                 }
             }
