@@ -51,6 +51,8 @@ struct Plan {
     audit_after: Vec<Child>,
     /// The statement changes an audited table.
     on_audited: bool,
+    /// The statement changes the trail's own tables or sequence.
+    on_trail: bool,
 }
 
 /// A table that becomes a descendant of an audited table in this statement.
@@ -114,14 +116,16 @@ unsafe extern "C-unwind" fn guard_utility(
         if gucs::MAINTENANCE.get() {
             // In maintenance (a restore replays a dump's DDL before its trail rows are loaded)
             // what the guard would refuse is recorded, and DDL on audited tables; other security
-            // DDL is not (its rows would take ids the dump's trail rows still need).
-            plan.record = plan.refuse.is_some() || plan.record && plan.on_audited;
-            if plan.refuse.is_some() {
-                // recorded before it runs: afterwards the trail itself may have another shape
-                // (a column added, the sequence altered) that the writer refuses
-                // SAFETY: the arguments PostgreSQL passed.
-                unsafe { record(plan, pstmt, query_string) };
-                plan.record = false;
+            // DDL is not (its rows would take ids the dump's trail rows still need). DDL on the
+            // trail's own objects goes to the server log: the trail may be out of shape before
+            // or after it (that is what such maintenance repairs), and the writer refuses it.
+            plan.record =
+                !plan.on_trail && (plan.refuse.is_some() || plan.record && plan.on_audited);
+            if let (true, Some((object, _))) = (plan.on_trail, &plan.refuse) {
+                pgrx::log!(
+                    "ge_security: maintenance DDL on {object} by session user {}",
+                    session_user()
+                );
             }
         } else if let Some((object, why)) = &plan.refuse {
             refuse(object, why);
@@ -180,14 +184,21 @@ unsafe fn record(plan: &Plan, pstmt: *mut pg_sys::PlannedStmt, query_string: *co
     writer::write(row);
 }
 
-fn refuse(object: &str, why: &str) -> ! {
+/// The session user's name, for log lines.
+fn session_user() -> String {
     // SAFETY: reads the session's user id and name from the catalog cache.
-    let user = unsafe {
+    unsafe {
         CStr::from_ptr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), false))
             .to_string_lossy()
             .into_owned()
-    };
-    pgrx::log!("ge_security: refused DDL on {object} by session user {user}: {why}");
+    }
+}
+
+fn refuse(object: &str, why: &str) -> ! {
+    pgrx::log!(
+        "ge_security: refused DDL on {object} by session user {}: {why}",
+        session_user()
+    );
     GeError::new(
         Kind::InsufficientPrivilege,
         format!("{object} is protected by ge_security: {why}"),
@@ -281,6 +292,7 @@ unsafe fn plan_for(pstmt: *mut pg_sys::PlannedStmt) -> Option<Plan> {
                     && string_node(&(*stmt).object).as_deref() == Some("ge_security")
                 {
                     plan.refuse = Some(("schema ge_security".into(), "its owner cannot change"));
+                    plan.on_trail = true;
                 }
                 plan
             }
@@ -292,6 +304,7 @@ unsafe fn plan_for(pstmt: *mut pg_sys::PlannedStmt) -> Option<Plan> {
                         "extension ge_security".into(),
                         "its members cannot be added or removed",
                     ));
+                    plan.on_trail = true;
                 }
                 plan
             }
@@ -452,6 +465,7 @@ fn on_relation(
             String::from_utf8_lossy(&relation_name(relid)).into_owned(),
             "the audit trail cannot be altered",
         ));
+        plan.on_trail = true;
         return plan;
     }
     let audited = is_audited(relid);
@@ -627,6 +641,7 @@ unsafe fn drop_objects(installed: &Installed, stmt: *mut pg_sys::DropStmt) -> Pl
             }
             Ot::OBJECT_SCHEMA if string_node(&object).as_deref() == Some("ge_security") => {
                 plan.refuse = Some(("schema ge_security".into(), "it holds the audit trail"));
+                plan.on_trail = true;
                 return plan;
             }
             Ot::OBJECT_EXTENSION => {
@@ -636,6 +651,7 @@ unsafe fn drop_objects(installed: &Installed, stmt: *mut pg_sys::DropStmt) -> Pl
                             "extension ge_security".into(),
                             "tables are still audited (ge_security.disable_audit() them first)",
                         ));
+                        plan.on_trail = true;
                         return plan;
                     }
                     // dropped with its trail: nothing is left to record into
@@ -681,6 +697,7 @@ unsafe fn rename(installed: &Installed, stmt: *mut pg_sys::RenameStmt) -> Plan {
     match kind {
         Ot::OBJECT_SCHEMA if subname.as_deref() == Some("ge_security") => Plan {
             refuse: Some(("schema ge_security".into(), "it holds the audit trail")),
+            on_trail: true,
             ..Plan::default()
         },
         Ot::OBJECT_ROLE => security(Plan::default()),
