@@ -27,7 +27,6 @@ const PRIVILEGED_CHANGE: &[&str] = &[
     "SOC2:CC6.3",
     "SOC2:CC7.1",
     "SOC2:CC8.1",
-    "CIS:4.2",
 ];
 const MONITORING: &[&str] = &["ISO27001:A.8.9", "ISO27001:A.8.16", "SOC2:CC7.1"];
 
