@@ -32,7 +32,7 @@ fn require_superuser(function: &str) {
 }
 
 fn spi_fail(e: pgrx::spi::Error) -> ! {
-    pgrx::error!("ge_security: drift bookkeeping failed: {e}")
+    crate::error::spi_failed("drift bookkeeping", e)
 }
 
 fn no_baseline() -> ! {
@@ -150,7 +150,13 @@ fn approve_baseline(note: Option<&str>) -> JsonB {
             )
             .and_then(|t| t.first().get_one::<i64>())
             .unwrap_or_else(|e| spi_fail(e))
-            .unwrap_or_else(|| pgrx::error!("ge_security: the baseline row was not created"));
+            .unwrap_or_else(|| {
+                crate::error::GeError::new(
+                    crate::error::Kind::Internal,
+                    "ge_security: the baseline row was not created",
+                )
+                .raise()
+            });
         client
             .update(
                 "INSERT INTO ge_security.baseline_item (baseline_id, object_type, object_name, state) \

@@ -65,7 +65,7 @@ fn section(build: impl FnOnce() -> Value) -> Value {
 /// One jsonb value computed by `query` (NULL reads as JSON null).
 fn query_json(query: &str) -> Value {
     Spi::get_one::<JsonB>(query)
-        .unwrap_or_else(|e| pgrx::error!("ge_security: evidence query failed: {e}"))
+        .unwrap_or_else(|e| crate::error::spi_failed("an evidence query", e))
         .map(|j| j.0)
         .unwrap_or(Value::Null)
 }

@@ -29,7 +29,7 @@ fn extension_installed() -> bool {
 }
 
 fn spi<T>(result: Result<Option<T>, pgrx::spi::Error>) -> Option<T> {
-    result.unwrap_or_else(|e| pgrx::error!("ge_security worker: {e}"))
+    result.unwrap_or_else(|e| crate::error::spi_failed("a worker query", e))
 }
 
 /// Seal what is safe to seal; the digest when rows were sealed.
