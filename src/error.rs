@@ -155,3 +155,20 @@ pub fn shown(value: &str, max: usize) -> String {
         Some((end, _)) => format!("{}...", &value[..end]),
     }
 }
+
+/// `text` made safe for one log line: control characters escaped, at most `max` characters.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

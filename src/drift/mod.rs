@@ -247,23 +247,6 @@ struct NewEvent {
     object_name: String,
 }
 
-/// `text` for one log line or notification: control characters escaped, at most SHOWN chars.
-fn shown(text: &str) -> String {
-    let mut out = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n == SHOWN {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Record drift since the latest baseline (what the workers run every drift_interval): each new
 /// or changed item becomes one event, logged as a WARNING and sent as NOTIFY ge_security_drift.
 #[pg_extern(volatile, parallel_unsafe)]
@@ -329,8 +312,8 @@ fn drift_check() -> TableIterator<
                 "event": event.id,
                 "kind": event.kind,
                 "object_type": event.object_type,
-                "object": shown(&event.object_name),
-                "database": shown(&database),
+                "object": crate::error::printable(&event.object_name, SHOWN),
+                "database": crate::error::printable(&database, SHOWN),
             });
             client
                 .update(
@@ -346,7 +329,7 @@ fn drift_check() -> TableIterator<
                 "count": events.len() - ANNOUNCED,
                 "first_event": events[ANNOUNCED].id,
                 "last_event": events.last().map(|e| e.id),
-                "database": shown(&database),
+                "database": crate::error::printable(&database, SHOWN),
             });
             client
                 .update(
@@ -358,12 +341,12 @@ fn drift_check() -> TableIterator<
         }
         (database, events)
     });
-    let database = shown(&database);
+    let database = crate::error::printable(&database, SHOWN);
     for event in events.iter().take(ANNOUNCED) {
         warning!(
             "ge_security drift in database {database}: {}: {} ({}, event {})",
             event.kind,
-            shown(&event.object_name),
+            crate::error::printable(&event.object_name, SHOWN),
             event.object_type,
             event.id
         );

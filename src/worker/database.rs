@@ -149,7 +149,7 @@ pub extern "C-unwind" fn ge_security_worker_main(arg: pg_sys::Datum) {
         }
     })
     .unwrap_or_default();
-    let shown = session::printable(&database, 64);
+    let shown = crate::error::printable(&database, 64);
     log!("ge_security worker started for database {shown}");
     run(&database, &shown);
     log!("ge_security worker for database {shown} stopping");
@@ -234,7 +234,7 @@ fn run(database: &str, shown: &str) {
                         }
                         ("verify", Step::Done(Some(problems))) => warning!(
                             "ge_security worker for database {shown}: audit trail verification failed: {}",
-                            session::printable(&problems, 400)
+                            crate::error::printable(&problems, 400)
                         ),
                         _ => {}
                     }

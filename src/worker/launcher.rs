@@ -155,7 +155,7 @@ impl Entry {
                     }
                     log!(
                         "ge_security launcher: worker for database {} stopped; starting it again{}",
-                        session::printable(name, 64),
+                        crate::error::printable(name, 64),
                         match self.retry_at {
                             Some(at) => format!(" in {} s", (at - now).as_secs().max(1)),
                             None => String::new(),
@@ -167,7 +167,7 @@ impl Entry {
         if self.retry_at.is_some_and(|at| at > now) {
             return;
         }
-        let shown = session::printable(name, 64);
+        let shown = crate::error::printable(name, 64);
         match look_up(name, all) {
             Err(problem) => {
                 warning!("ge_security launcher: looking up database {shown} failed: {problem}");
@@ -220,7 +220,7 @@ impl Entry {
         if let Some(worker) = self.worker {
             log!(
                 "ge_security launcher: stopping the worker for database {} (no longer in ge_security.databases)",
-                session::printable(name, 64)
+                crate::error::printable(name, 64)
             );
             let _ = worker.terminate();
         }

@@ -164,24 +164,7 @@ fn describe(caught: &CaughtError) -> String {
         text.push_str(": ");
         text.push_str(detail);
     }
-    printable(&text, 400)
-}
-
-/// `text` made safe for one log line: control characters escaped, at most `max` characters.
-pub fn printable(text: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (n, c) in text.chars().enumerate() {
-        if n == max {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::error::printable(&text, 400)
 }
 
 /// Exponential back-off: `current` doubled, at least `min`, at most `max`.
