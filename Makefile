@@ -3,11 +3,11 @@ SHELL        := /bin/bash
 PG_CONFIG    ?= /usr/bin/pg_config
 PGRX_VERSION := 0.18.0
 PGRX_PGDATA  ?= /tmp/ge_security_pgrx_data
-APT_PACKAGES := postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-pgaudit libclang-dev clang sudo openssl python3 chromium prometheus-postgres-exporter curl
+APT_PACKAGES := postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 postgresql-15-pgaudit libclang-dev clang sudo openssl python3 chromium prometheus-postgres-exporter curl python3-jsonschema
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: deps install install-debug lint unit regress scenarios test demo demo-stop bench
+.PHONY: deps install install-debug lint unit regress scenarios test demo demo-stop bench package
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -32,6 +32,7 @@ install-debug: deps
 lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --features pg_test -- -D warnings
+	/usr/bin/python3 pg_test/check_release_metadata.py
 
 unit: deps
 	@$(SUDO) mkdir -p $(PGRX_PGDATA) && $(SUDO) chown postgres: $(PGRX_PGDATA)
@@ -55,3 +56,7 @@ demo-stop:
 bench: install
 	@failed=""; for b in bench/*.sh; do echo "== $$b"; bash "$$b" || failed="$$failed $$b"; done; \
 	if [ -n "$$failed" ]; then echo "missed a target or failed:$$failed"; exit 1; fi
+
+# The Debian package postgresql-15-ge-security_<version>_amd64.deb, in target/package/.
+package: deps
+	PG_CONFIG=$(PG_CONFIG) bash packaging/build_deb.sh

@@ -55,3 +55,9 @@ REVOKE ALL ON FUNCTION @extschema@.evidence() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.evidence_report() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.evidence() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.evidence_report() TO ge_security_auditor;
+
+-- Findings for CI systems: the same audience as assess().
+REVOKE ALL ON FUNCTION @extschema@.assess_sarif(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.assess_junit(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.assess_sarif(text) TO ge_security_auditor;
+GRANT EXECUTE ON FUNCTION @extschema@.assess_junit(text) TO ge_security_auditor;

@@ -33,6 +33,7 @@ extension_sql_file!(
     requires = ["crypto_tables"]
 );
 extension_sql_file!("../sql/metrics.sql", name = "metrics", requires = ["drift"]);
+extension_sql_file!("../sql/export.sql", name = "export");
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
