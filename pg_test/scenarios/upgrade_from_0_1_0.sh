@@ -126,7 +126,7 @@ SELECT 'function ' || p.oid::regprocedure || E'\n' || pg_get_functiondef(p.oid)
        || E'\nacl ' || coalesce(p.proacl::text, 'default') || E'\ncomment ' || coalesce(obj_description(p.oid, 'pg_proc'), '')
   FROM member m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
 UNION ALL
-SELECT 'relation ' || c.oid::regclass || ' kind ' || c.relkind || ' acl ' || coalesce(c.relacl::text, 'default')
+SELECT 'relation ' || c.oid::regclass || ' kind ' || c.relkind::text || ' acl ' || coalesce(c.relacl::text, 'default')
        || ' rls ' || c.relrowsecurity || c.relforcerowsecurity || ' comment ' || coalesce(obj_description(c.oid, 'pg_class'), '')
        || coalesce(E'\nview ' || pg_get_viewdef(c.oid), '')
        || coalesce((SELECT string_agg(E'\ncolumn ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
