@@ -22,6 +22,87 @@ plain_pii AS (
     };
 }
 
+/// Plain-text PII columns a reporting role ($5) may SELECT, one finding per table and role,
+/// with what row-level security leaves it: `$hidden` is true for the findings where RLS lets
+/// it see no row, false for the others.
+macro_rules! readonly_pii_finder {
+    ($hidden:literal) => {
+        concat!(
+            plain_pii!(),
+            r#",
+reader AS (
+  SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
+readable AS (
+  SELECT p.relid, p.qualified, rd.oid AS role_oid, rd.rolname,
+         pg_catalog.array_agg(p.attname ORDER BY p.attnum) AS columns
+  FROM plain_pii p CROSS JOIN reader rd
+  WHERE pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT')
+  GROUP BY p.relid, p.qualified, rd.oid, rd.rolname),
+weighed AS (
+  -- what row-level security leaves the role: off, bypassed (superuser, BYPASSRLS, or the owner
+  -- of a table that does not force it), rows some permissive SELECT policy for it lets
+  -- through, or no row at all
+  SELECT x.*, CASE
+           WHEN NOT c.relrowsecurity THEN 'off'
+           WHEN o.rolsuper OR o.rolbypassrls
+             OR (NOT c.relforcerowsecurity AND pg_catalog.pg_has_role(x.role_oid, c.relowner, 'USAGE'))
+             THEN 'bypassed'
+           WHEN EXISTS (SELECT 1 FROM policy_verdict v
+                         WHERE v.polrelid = x.relid AND v.polpermissive AND v.lets_through <> 'nothing'
+                           AND v.polcmd IN ('r', '*')
+                           AND (v.polroles = '{0}'::pg_catalog.oid[]
+                                OR EXISTS (SELECT 1 FROM pg_catalog.unnest(v.polroles) pr(oid)
+                                            WHERE pg_catalog.pg_has_role(x.role_oid, pr.oid, 'USAGE'))))
+             THEN 'filters rows'
+           ELSE 'hides every row' END AS row_level_security
+  FROM readable x
+  JOIN pg_catalog.pg_class c ON c.oid = x.relid
+  JOIN pg_catalog.pg_roles o ON o.oid = x.role_oid),
+described AS (
+  SELECT x.*,
+         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+          FROM pg_catalog.unnest(x.columns) c(name) JOIN pg_catalog.pg_attribute a
+            ON a.attrelid = x.relid AND a.attname = c.name) AS pii_list,
+         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+          FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = x.relid AND a.attnum > 0 AND NOT a.attisdropped
+            AND a.attname <> ALL (x.columns)) AS other_list
+  FROM weighed x)
+SELECT 'table', pg_catalog.format('%s for role %I', d.qualified, d.rolname),
+       pg_catalog.format('reporting role %I can read PII column(s) %s of %s in clear%s',
+                         d.rolname, d.pii_list, d.qualified,
+                         CASE d.row_level_security
+                           WHEN 'hides every row' THEN ', but row-level security lets it see no row'
+                           WHEN 'filters rows' THEN ' (in the rows row-level security lets it see)'
+                           WHEN 'bypassed' THEN ' (it bypasses row-level security)' ELSE '' END),
+       CASE WHEN pg_catalog.has_table_privilege(d.role_oid, d.relid, 'SELECT')
+            THEN CASE WHEN d.other_list IS NULL
+                      THEN pg_catalog.format('REVOKE SELECT ON TABLE %s FROM %I;', d.qualified, d.rolname)
+                      ELSE pg_catalog.format('BEGIN; REVOKE SELECT ON TABLE %s FROM %I; '
+                                             'GRANT SELECT (%s) ON TABLE %s TO %I; COMMIT;',
+                                             d.qualified, d.rolname, d.other_list, d.qualified,
+                                             d.rolname) END
+            ELSE pg_catalog.format('REVOKE SELECT (%s) ON TABLE %s FROM %I;',
+                                   d.pii_list, d.qualified, d.rolname) END
+       || ' -- if the privilege comes from PUBLIC or a group role, revoke it there',
+       pg_catalog.jsonb_build_object('table', d.qualified, 'role', d.rolname,
+                                     'columns', pg_catalog.to_jsonb(d.columns),
+                                     'row_level_security', d.row_level_security)
+FROM described d
+WHERE (d.row_level_security = 'hides every row') = "#,
+            $hidden
+        )
+    };
+}
+
+/// PII that reporting roles can read: access restriction and confidentiality of PII.
+const READONLY_PII: &[&str] = &[
+    "ISO27001:A.8.3",
+    "ISO27001:A.5.34",
+    "SOC2:C1.1",
+    "SOC2:CC6.3",
+];
+
 pub const CHECKS: &[Check] = &[
     Check {
         id: "pii_column_plaintext",
@@ -67,54 +148,28 @@ FROM fix f"#
         severity: Severity::Medium,
         category: "data_protection",
         title: "Reporting role reads PII in clear",
-        controls: &[
-            "ISO27001:A.8.3",
-            "ISO27001:A.5.34",
-            "SOC2:C1.1",
-            "SOC2:CC6.3",
-        ],
+        controls: READONLY_PII,
         description:
             "A role named in ge_security.readonly_roles may SELECT plain-text PII columns; \
-             reporting rarely needs them. Grant it the other columns only.",
+             reporting rarely needs them. Grant it the other columns only. `details` says what \
+             row-level security leaves it (off, bypassed, filters rows); where RLS lets it see \
+             no row the finding is pii_readable_by_readonly_role_rls_hidden instead.",
         requires: None,
-        finder: concat!(
-            plain_pii!(),
-            r#",
-reader AS (
-  SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
-readable AS (
-  SELECT p.relid, p.qualified, rd.oid AS role_oid, rd.rolname,
-         pg_catalog.array_agg(p.attname ORDER BY p.attnum) AS columns
-  FROM plain_pii p CROSS JOIN reader rd
-  WHERE pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT')
-  GROUP BY p.relid, p.qualified, rd.oid, rd.rolname),
-described AS (
-  SELECT x.*,
-         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
-          FROM pg_catalog.unnest(x.columns) c(name) JOIN pg_catalog.pg_attribute a
-            ON a.attrelid = x.relid AND a.attname = c.name) AS pii_list,
-         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
-          FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid = x.relid AND a.attnum > 0 AND NOT a.attisdropped
-            AND a.attname <> ALL (x.columns)) AS other_list
-  FROM readable x)
-SELECT 'table', pg_catalog.format('%s for role %I', d.qualified, d.rolname),
-       pg_catalog.format('reporting role %I can read PII column(s) %s of %s in clear',
-                         d.rolname, d.pii_list, d.qualified),
-       CASE WHEN pg_catalog.has_table_privilege(d.role_oid, d.relid, 'SELECT')
-            THEN CASE WHEN d.other_list IS NULL
-                      THEN pg_catalog.format('REVOKE SELECT ON TABLE %s FROM %I;', d.qualified, d.rolname)
-                      ELSE pg_catalog.format('BEGIN; REVOKE SELECT ON TABLE %s FROM %I; '
-                                             'GRANT SELECT (%s) ON TABLE %s TO %I; COMMIT;',
-                                             d.qualified, d.rolname, d.other_list, d.qualified,
-                                             d.rolname) END
-            ELSE pg_catalog.format('REVOKE SELECT (%s) ON TABLE %s FROM %I;',
-                                   d.pii_list, d.qualified, d.rolname) END
-       || ' -- if the privilege comes from PUBLIC or a group role, revoke it there',
-       pg_catalog.jsonb_build_object('table', d.qualified, 'role', d.rolname,
-                                     'columns', pg_catalog.to_jsonb(d.columns))
-FROM described d"#
-        ),
+        finder: readonly_pii_finder!("false"),
+    },
+    Check {
+        id: "pii_readable_by_readonly_role_rls_hidden",
+        severity: Severity::Low,
+        category: "data_protection",
+        title: "Reporting role holds SELECT on PII that row-level security hides from it",
+        controls: READONLY_PII,
+        description:
+            "A role named in ge_security.readonly_roles may SELECT plain-text PII columns, but \
+             the table forces no bypass and no permissive SELECT policy lets the role see a \
+             row: nothing leaks today, and one policy added later would expose the columns. \
+             Revoke the privilege it does not use.",
+        requires: None,
+        finder: readonly_pii_finder!("true"),
     },
     Check {
         id: "pii_table_not_audited",
