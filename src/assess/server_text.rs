@@ -1,11 +1,12 @@
-//! assess() rows in the database's encoding: findings are UTF-8 inside the extension and are
-//! converted back to the server encoding (LATIN1, ...) as they are returned.
+//! Text crossing into and out of the assess functions in the database's encoding: findings and
+//! waiver arguments are UTF-8 inside the extension and in the server encoding (LATIN1, ...) outside.
 use crate::crypto::encoding;
 use crate::error::{GeError, Kind};
-use pgrx::callconv::{BoxRet, FcInfo};
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::datum::Datum;
+use pgrx::nullable::Nullable;
 use pgrx::prelude::*;
-use pgrx::IntoDatum;
+use pgrx::{FromDatum, IntoDatum};
 use std::ffi::CString;
 
 /// A text result, UTF-8 in Rust, returned in the database encoding.
@@ -15,6 +16,52 @@ impl_sql_translatable!(ServerText, "text");
 /// A jsonb result, built from UTF-8 in Rust, parsed by the server in the database encoding.
 pub struct ServerJsonb(pub serde_json::Value);
 impl_sql_translatable!(ServerJsonb, "jsonb");
+
+/// A text argument, in the database encoding outside, as UTF-8 inside.
+pub struct TextArg(pub String);
+impl_sql_translatable!(TextArg, "text");
+
+impl FromDatum for TextArg {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        // SAFETY: the caller's datum is a text value (the argument's declared type), whose
+        // varlena layout is that of the bytes pgrx reads here (detoasted as needed).
+        let bytes: Option<&[u8]> =
+            unsafe { FromDatum::from_polymorphic_datum(datum, is_null, typoid) };
+        bytes.map(|b| TextArg(to_utf8(b)))
+    }
+}
+
+// SAFETY: unboxed through FromDatum, as pgrx unboxes its own text arguments.
+unsafe impl<'fcx> ArgAbi<'fcx> for TextArg {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        // SAFETY: a non-NULL text argument (the caller's guarantee).
+        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| TextArg(String::new()))
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        // SAFETY: a text argument, NULL or not.
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
+    }
+}
+
+/// Bytes of the database encoding as UTF-8. In SQL_ASCII, bytes that are not UTF-8 are shown
+/// as replacement characters.
+fn to_utf8(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let converted = encoding::convert(bytes, encoding::Direction::ToUtf8, || {
+        GeError::new(
+            Kind::UntranslatableCharacter,
+            "an argument holds a character that has no equivalent in UTF-8",
+        )
+    });
+    String::from_utf8_lossy(&converted).into_owned()
+}
 
 /// UTF-8 text as bytes of the database encoding. The text came from the database (names as
 /// stored) or is ASCII, so every character has an equivalent; one that has not is refused
