@@ -9,14 +9,14 @@ macro_rules! plain_pii {
     () => {
         r#",
 plain_pii AS (
-  SELECT r.oid AS relid, r.qualified, a.attname, a.attnum,
+  SELECT r.oid AS relid, r.qualified, r.relnamespace, a.attname, a.attnum, a.attacl,
          pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
   FROM user_relation r
   JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
   WHERE r.relkind IN ('r', 'p')
     AND a.atttypid IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
                        'pg_catalog.bpchar'::pg_catalog.regtype)
-    AND a.attname ~* $4
+    AND a.attname IN (SELECT n.attname FROM pii_name n)
     AND NOT EXISTS (SELECT 1 FROM ge_security.protected_column pc
                      WHERE pc.table_name = r.oid AND pc.column_name = a.attname))"#
     };
@@ -31,12 +31,27 @@ macro_rules! readonly_pii_finder {
             plain_pii!(),
             r#",
 reader AS (
-  SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
+  SELECT r.oid, r.rolname, r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
+reader_reach(role_oid, oid) AS (
+  SELECT rd.oid, rd.oid FROM reader rd
+  UNION
+  SELECT x.role_oid, m.roleid FROM pg_catalog.pg_auth_members m JOIN reader_reach x ON m.member = x.oid),
+reader_table AS (
+  SELECT g.relid, h.role_oid FROM relation_grant g JOIN reader_reach h ON h.oid = g.grantee
+   WHERE g.privilege_type = 'SELECT'
+  UNION
+  SELECT g.relid, rd.oid FROM relation_grant g CROSS JOIN reader rd
+   WHERE g.grantee = 0 AND g.privilege_type = 'SELECT'),
 readable AS (
+  -- SELECT on the table (PUBLIC, owner, direct or through a group role) or on the column, in
+  -- a schema the role may use; set-based, not one privilege call per column
   SELECT p.relid, p.qualified, rd.oid AS role_oid, rd.rolname,
          pg_catalog.array_agg(p.attname ORDER BY p.attnum) AS columns
   FROM plain_pii p CROSS JOIN reader rd
-  WHERE pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT')
+  WHERE (rd.rolsuper
+         OR EXISTS (SELECT 1 FROM reader_table t WHERE t.relid = p.relid AND t.role_oid = rd.oid)
+         OR (p.attacl IS NOT NULL AND pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT')))
+    AND pg_catalog.has_schema_privilege(rd.oid, p.relnamespace, 'USAGE')
   GROUP BY p.relid, p.qualified, rd.oid, rd.rolname),
 weighed AS (
   -- what row-level security leaves the role: off, bypassed (superuser, BYPASSRLS, or the owner
@@ -199,7 +214,7 @@ pii_table AS (
          pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum) AS columns
   FROM user_relation r
   JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-  WHERE r.relkind IN ('r', 'p') AND a.attname ~* $4
+  WHERE r.relkind IN ('r', 'p') AND a.attname IN (SELECT n.attname FROM pii_name n)
   GROUP BY r.oid, r.qualified),
 candidate AS (
   SELECT t.tgrelid AS relid, t.tgname, t.tgenabled,

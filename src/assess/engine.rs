@@ -15,7 +15,8 @@ use std::collections::HashSet;
 /// to test ACLs without one privilege call per role and relation. `exposed_role` adds the
 /// reporting roles to the app roles, and `exposed_grant` says, per relation and exposed role,
 /// which privilege reaches it and how (PUBLIC, owner, direct grant or a group role), in a
-/// schema it may use. `policy_verdict` is the one judgement of what a policy lets through
+/// schema it may use. `pii_name` holds the column names the PII pattern matches (each
+/// distinct name is matched once, however many tables use it). `policy_verdict` is the one judgement of what a policy lets through
 /// (`everything`, `nothing` or `some`): a USING or WITH CHECK made only of constants is
 /// evaluated, as PostgreSQL evaluates it, so `false`, `1 = 0` and `NULL` let nothing through.
 const PRELUDE: &str = r#"
@@ -94,6 +95,10 @@ exposed_grant AS (
         SELECT g.*, e.oid FROM relation_grant g CROSS JOIN exposed_role e WHERE g.grantee = 0) g
   JOIN exposed_role e ON e.oid = g.role_oid
   WHERE pg_catalog.has_schema_privilege(e.oid, g.relnamespace, 'USAGE')),
+pii_name AS (
+  SELECT n.attname FROM (SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a
+                          WHERE a.attnum > 0 AND NOT a.attisdropped) n
+  WHERE n.attname ~* $4),
 policy_verdict AS (
   SELECT p.oid, p.polrelid, p.polname, p.polpermissive, p.polroles, p.polcmd, q.using_expr, q.check_expr,
          CASE WHEN q.using_value OR q.check_value THEN 'everything'

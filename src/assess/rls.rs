@@ -26,7 +26,7 @@ macro_rules! exposed_table_finder {
 exposed_table AS (
   SELECT r.oid, r.qualified,
          (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-           WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname ~* $4
+           WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attname IN (SELECT n.attname FROM pii_name n)
              AND NOT EXISTS (SELECT 1 FROM ge_security.protected_column pc
                               WHERE pc.table_name = r.oid AND pc.column_name = a.attname)) AS pii_columns
   FROM user_relation r
@@ -89,7 +89,7 @@ owner_view AS (
                     WHERE w.ev_class = v.oid)),
 view_reads AS (
   SELECT v.oid AS view_oid, d.refobjid AS relid, a.attname,
-         a.attname ~* $4 AND NOT EXISTS (SELECT 1 FROM ge_security.protected_column pc
+         a.attname IN (SELECT n.attname FROM pii_name n) AND NOT EXISTS (SELECT 1 FROM ge_security.protected_column pc
                                           WHERE pc.table_name = d.refobjid AND pc.column_name = a.attname) AS pii
   FROM owner_view v
   JOIN pg_catalog.pg_rewrite w ON w.ev_class = v.oid

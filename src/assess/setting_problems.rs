@@ -36,7 +36,7 @@ const USES: &[SettingUse] = &[
     },
     SettingUse {
         name: "ge_security.pii_patterns",
-        tokens: &["$4", "plain_pii"],
+        tokens: &["$4", "plain_pii", "pii_name"],
     },
     SettingUse {
         name: "ge_security.readonly_roles",
