@@ -48,10 +48,12 @@ readable AS (
   SELECT p.relid, p.qualified, rd.oid AS role_oid, rd.rolname,
          pg_catalog.array_agg(p.attname ORDER BY p.attnum) AS columns
   FROM plain_pii p CROSS JOIN reader rd
-  WHERE (rd.rolsuper
-         OR EXISTS (SELECT 1 FROM reader_table t WHERE t.relid = p.relid AND t.role_oid = rd.oid)
-         OR (p.attacl IS NOT NULL AND pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT')))
-    AND pg_catalog.has_schema_privilege(rd.oid, p.relnamespace, 'USAGE')
+  -- CASE keeps the schema test for the pairs that have a privilege at all
+  WHERE CASE WHEN rd.rolsuper
+                  OR EXISTS (SELECT 1 FROM reader_table t WHERE t.relid = p.relid AND t.role_oid = rd.oid)
+                  OR (p.attacl IS NOT NULL
+                      AND pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT'))
+             THEN pg_catalog.has_schema_privilege(rd.oid, p.relnamespace, 'USAGE') ELSE false END
   GROUP BY p.relid, p.qualified, rd.oid, rd.rolname),
 weighed AS (
   -- what row-level security leaves the role: off, bypassed (superuser, BYPASSRLS, or the owner

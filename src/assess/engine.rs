@@ -96,8 +96,9 @@ exposed_grant AS (
   JOIN exposed_role e ON e.oid = g.role_oid
   WHERE pg_catalog.has_schema_privilege(e.oid, g.relnamespace, 'USAGE')),
 pii_name AS (
+  -- OFFSET 0 keeps the match above the DISTINCT, so it runs once per distinct name
   SELECT n.attname FROM (SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a
-                          WHERE a.attnum > 0 AND NOT a.attisdropped) n
+                          WHERE a.attnum > 0 AND NOT a.attisdropped OFFSET 0) n
   WHERE n.attname ~* $4),
 policy_verdict AS (
   SELECT p.oid, p.polrelid, p.polname, p.polpermissive, p.polroles, p.polcmd, q.using_expr, q.check_expr,
@@ -211,8 +212,8 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
             // not_assessed.
             let query = format!(
                 "SELECT pg_catalog.convert_to(pg_catalog.row_to_json(f)::pg_catalog.text, 'UTF8') \
-                 FROM ({PRELUDE} {}\n) f({})",
-                check.finder,
+                 FROM ({}\n) f({})",
+                with_prelude(check.finder),
                 COLUMNS.join(", ")
             );
             let rows = client
@@ -226,6 +227,71 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
     });
     apply_waivers(&mut findings);
     findings
+}
+
+/// The prelude's table expressions, each with its name, in order.
+fn prelude_parts() -> &'static [(&'static str, &'static str)] {
+    static PARTS: std::sync::OnceLock<Vec<(&'static str, &'static str)>> =
+        std::sync::OnceLock::new();
+    PARTS.get_or_init(|| {
+        let body = PRELUDE.trim().trim_start_matches("WITH RECURSIVE").trim();
+        let mut starts: Vec<usize> = body
+            .match_indices('\n')
+            .map(|(i, _)| i + 1)
+            .filter(|&i| body[i..].starts_with(|c: char| c.is_ascii_lowercase()))
+            .collect();
+        starts.insert(0, 0);
+        starts
+            .iter()
+            .enumerate()
+            .map(|(n, &start)| {
+                let end = starts.get(n + 1).copied().unwrap_or(body.len());
+                let part = body[start..end].trim().trim_end_matches(',');
+                let name_end = part
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(part.len());
+                (&part[..name_end], part)
+            })
+            .collect()
+    })
+}
+
+/// Whether `text` names `name` as a whole word.
+fn names(text: &str, name: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name)
+        .any(|(i, _)| !text[..i].ends_with(word) && !text[i + name.len()..].starts_with(word))
+}
+
+/// The finder after the prelude's table expressions it uses (directly or through others):
+/// planning every expression for every check would cost more than running most checks.
+fn with_prelude(finder: &str) -> String {
+    let parts = prelude_parts();
+    let mut needed = vec![false; parts.len()];
+    let mut frontier = vec![finder];
+    while let Some(text) = frontier.pop() {
+        for (n, (name, part)) in parts.iter().enumerate() {
+            if !needed[n] && names(text, name) {
+                needed[n] = true;
+                frontier.push(part);
+            }
+        }
+    }
+    let used: Vec<&str> = parts
+        .iter()
+        .zip(&needed)
+        .filter(|(_, &n)| n)
+        .map(|((_, part), _)| *part)
+        .collect();
+    let finder = finder.trim_start();
+    match (used.is_empty(), finder.strip_prefix(',')) {
+        (true, Some(rest)) => format!("WITH RECURSIVE {rest}"),
+        (true, None) => finder.to_owned(),
+        (false, _) => {
+            let separator = if finder.starts_with(',') { "" } else { " " };
+            format!("WITH RECURSIVE {}{separator}{finder}", used.join(",\n"))
+        }
+    }
 }
 
 /// The columns every finder returns, in order (a sixth, `could_not_look`, is optional).
