@@ -83,8 +83,9 @@ owner_view AS (
             FROM exposed_role e
            WHERE pg_catalog.has_table_privilege(e.oid, vc.oid, 'SELECT')
              AND pg_catalog.has_schema_privilege(e.oid, vc.relnamespace, 'USAGE')) AS readers
-  FROM pg_catalog.pg_class vc JOIN user_schema s ON s.oid = vc.relnamespace
-  WHERE vc.relkind = 'v' AND "#,
+  FROM (SELECT c.* FROM pg_catalog.pg_class c WHERE c.relkind = 'v' OFFSET 0) vc
+  JOIN user_schema s ON s.oid = vc.relnamespace
+  WHERE "#,
             runs_as_owner!("vc"),
             r#"
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
