@@ -9,14 +9,14 @@ use std::collections::HashSet;
 
 /// Common table expressions every finder may use. Parameters: $1 superuser allow-list,
 /// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns, $4 PII name pattern, $5 reporting
-/// (read-only) roles. Extension members and
+/// (read-only) roles, $6 the column names $4 matches. Extension members and
 /// system schemas never appear in them. `app_reach` holds the app roles and every role they
 /// are members of (directly or not), and `app_relation` the relations they may read or write,
 /// to test ACLs without one privilege call per role and relation. `exposed_role` adds the
 /// reporting roles to the app roles, and `exposed_grant` says, per relation and exposed role,
 /// which privilege reaches it and how (PUBLIC, owner, direct grant or a group role), in a
-/// schema it may use. `pii_name` holds the column names the PII pattern matches (each
-/// distinct name is matched once, however many tables use it). `policy_verdict` is the one judgement of what a policy lets through
+/// schema it may use. `pii_name` holds the column names the PII pattern matches ($6, matched
+/// once per assess() call and distinct name, however many tables and checks use it). `policy_verdict` is the one judgement of what a policy lets through
 /// (`everything`, `nothing` or `some`): a USING or WITH CHECK made only of constants is
 /// evaluated, as PostgreSQL evaluates it, so `false`, `1 = 0` and `NULL` let nothing through.
 const PRELUDE: &str = r#"
@@ -96,10 +96,8 @@ exposed_grant AS (
   JOIN exposed_role e ON e.oid = g.role_oid
   WHERE pg_catalog.has_schema_privilege(e.oid, g.relnamespace, 'USAGE')),
 pii_name AS (
-  -- OFFSET 0 keeps the match above the DISTINCT, so it runs once per distinct name
-  SELECT n.attname FROM (SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a
-                          WHERE a.attnum > 0 AND NOT a.attisdropped OFFSET 0) n
-  WHERE n.attname ~* $4),
+  SELECT pg_catalog.convert_from(b, pg_catalog.getdatabaseencoding())::name AS attname
+  FROM pg_catalog.unnest($6::bytea[]) b),
 policy_verdict AS (
   SELECT p.oid, p.polrelid, p.polname, p.polpermissive, p.polroles, p.polcmd, q.using_expr, q.check_expr,
          CASE WHEN q.using_value OR q.check_value THEN 'everything'
@@ -164,6 +162,7 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
     let pii_pattern = gucs::text(&gucs::PII_PATTERNS);
     let readonly_roles = gucs::list(&gucs::READONLY_ROLES);
     let problems = setting_problems::find();
+    let pii_names = pii_names(&pii_pattern);
     let mut findings = Vec::new();
     Spi::connect(|client| {
         let database = client
@@ -199,12 +198,13 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
             if skipped {
                 continue;
             }
-            let args: [DatumWithOid; 5] = [
+            let args: [DatumWithOid; 6] = [
                 allowlist.clone().into(),
                 app_roles.clone().into(),
                 tenant_columns.clone().into(),
                 pii_pattern.as_str().into(),
                 readonly_roles.clone().into(),
+                pii_names.clone().into(),
             ];
             // Each row comes back as JSON converted to UTF-8 bytes: names in the server
             // encoding (LATIN1, ...) never reach Rust as text of another encoding. The five
@@ -227,6 +227,30 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
     });
     apply_waivers(&mut findings);
     findings
+}
+
+/// The distinct column names of the database that `pattern` matches, as stored (bytes of the
+/// database encoding), for `pii_name`: matched once, not once per check and table. An empty or
+/// invalid pattern matches nothing (setting_problems reports it).
+fn pii_names(pattern: &str) -> Vec<Vec<u8>> {
+    if pattern.trim().is_empty() || gucs::pattern_problem(pattern).is_some() {
+        return Vec::new();
+    }
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT pg_catalog.convert_to(n.attname::pg_catalog.text, \
+                                              pg_catalog.getdatabaseencoding()) \
+                 FROM (SELECT DISTINCT a.attname FROM pg_catalog.pg_attribute a \
+                       WHERE a.attnum > 0 AND NOT a.attisdropped OFFSET 0) n \
+                 WHERE n.attname OPERATOR(pg_catalog.~*) $1",
+                None,
+                &[pattern.into()],
+            )
+            .unwrap_or_else(|e| crate::error::spi_failed("matching the PII pattern", e))
+            .filter_map(|row| row.get::<Vec<u8>>(1).ok().flatten())
+            .collect()
+    })
 }
 
 /// The prelude's table expressions, each with its name, in order.
