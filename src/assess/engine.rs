@@ -77,11 +77,17 @@ exposed_reach(role_oid, oid) AS (
   UNION
   SELECT x.role_oid, m.roleid FROM pg_catalog.pg_auth_members m JOIN exposed_reach x ON m.member = x.oid),
 relation_grant AS (
+  -- a relation without an ACL grants its owner everything (acldefault) and no one else
   SELECT r.oid AS relid, r.relowner, r.relnamespace, x.grantee, x.privilege_type
   FROM user_relation r
-  CROSS JOIN LATERAL pg_catalog.aclexplode(coalesce(r.relacl, pg_catalog.acldefault('r', r.relowner))) x
-  WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f')
-    AND x.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')),
+  CROSS JOIN LATERAL pg_catalog.aclexplode(r.relacl) x
+  WHERE r.relacl IS NOT NULL AND r.relkind IN ('r', 'p', 'v', 'm', 'f')
+    AND x.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+  UNION ALL
+  SELECT r.oid, r.relowner, r.relnamespace, r.relowner, p.privilege_type
+  FROM user_relation r
+  CROSS JOIN (VALUES ('SELECT'), ('INSERT'), ('UPDATE'), ('DELETE')) p(privilege_type)
+  WHERE r.relacl IS NULL AND r.relkind IN ('r', 'p', 'v', 'm', 'f')),
 exposed_grant AS (
   SELECT g.relid, e.oid AS role_oid, e.rolname, e.kind, g.privilege_type,
          CASE WHEN g.grantee = 0 THEN 'PUBLIC'
