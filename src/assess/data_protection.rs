@@ -4,10 +4,15 @@
 use super::registry::{Check, Severity};
 
 /// `plain_pii`: columns of user tables whose names match the PII pattern ($4), stored as
-/// plain text and not registered with protect_column(). Continues the prelude's WITH list.
+/// plain text and not registered with protect_column(). Continues the prelude's WITH list;
+/// `$tables`, when given, is an SQL condition on `r` that narrows the tables looked at.
 macro_rules! plain_pii {
     () => {
-        r#",
+        plain_pii!("true")
+    };
+    ($tables:literal) => {
+        concat!(
+            r#",
 plain_pii AS (
   SELECT r.oid AS relid, r.qualified, r.relnamespace, a.attname, a.attnum, a.attacl,
          pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
@@ -18,7 +23,11 @@ plain_pii AS (
                        'pg_catalog.bpchar'::pg_catalog.regtype)
     AND a.attname IN (SELECT n.attname FROM pii_name n)
     AND NOT EXISTS (SELECT 1 FROM ge_security.protected_column pc
-                     WHERE pc.table_name = r.oid AND pc.column_name = a.attname))"#
+                     WHERE pc.table_name = r.oid AND pc.column_name = a.attname)
+    AND "#,
+            $tables,
+            ")"
+        )
     };
 }
 
@@ -28,7 +37,6 @@ plain_pii AS (
 macro_rules! readonly_pii_finder {
     ($hidden:literal) => {
         concat!(
-            plain_pii!(),
             r#",
 reader AS (
   SELECT r.oid, r.rolname, r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
@@ -37,14 +45,29 @@ reader_reach(role_oid, oid) AS (
   UNION
   SELECT x.role_oid, m.roleid FROM pg_catalog.pg_auth_members m JOIN reader_reach x ON m.member = x.oid),
 reader_table AS (
-  SELECT g.relid, h.role_oid FROM relation_grant g JOIN reader_reach h ON h.oid = g.grantee
-   WHERE g.privilege_type = 'SELECT'
+  -- SELECT on the table through its ACL (PUBLIC, the role or a group role) or as its owner
+  SELECT c.oid AS relid, h.role_oid FROM pg_catalog.pg_class c
+  CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x JOIN reader_reach h ON h.oid = x.grantee
+  WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'p') AND x.privilege_type = 'SELECT'
   UNION
-  SELECT g.relid, rd.oid FROM relation_grant g CROSS JOIN reader rd
-   WHERE g.grantee = 0 AND g.privilege_type = 'SELECT'),
+  SELECT c.oid, rd.oid FROM pg_catalog.pg_class c
+  CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x CROSS JOIN reader rd
+  WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'p') AND x.grantee = 0 AND x.privilege_type = 'SELECT'
+  UNION
+  SELECT c.oid, h.role_oid FROM pg_catalog.pg_class c JOIN reader_reach h ON h.oid = c.relowner
+  WHERE c.relkind IN ('r', 'p')),
+candidate AS (
+  -- the tables a reader may read at all: granted, with a column grant, or any for a superuser
+  SELECT t.relid FROM reader_table t
+  UNION
+  SELECT a.attrelid FROM pg_catalog.pg_attribute a WHERE a.attacl IS NOT NULL
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c WHERE EXISTS (SELECT 1 FROM reader WHERE rolsuper))"#,
+            plain_pii!("r.oid IN (SELECT relid FROM candidate)"),
+            r#",
 readable AS (
-  -- SELECT on the table (PUBLIC, owner, direct or through a group role) or on the column, in
-  -- a schema the role may use; set-based, not one privilege call per column
+  -- SELECT on the table or on the column, in a schema the role may use; set-based, not one
+  -- privilege call per column
   SELECT p.relid, p.qualified, rd.oid AS role_oid, rd.rolname,
          pg_catalog.array_agg(p.attname ORDER BY p.attnum) AS columns
   FROM plain_pii p CROSS JOIN reader rd
