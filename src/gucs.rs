@@ -19,8 +19,11 @@ pub static TENANT_COLUMNS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"tenant_id"));
 
 /// Case-insensitive regular expression for column names that hold PII (empty: PII checks off).
+/// A term matches whole segments of the name (between `_` or the ends), never when a segment
+/// that describes it follows (`token_count`, `password_policy_id`, `email_verified`) or when
+/// it is a flag (`has_password`, `is_email_set`).
 pub static PII_PATTERNS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(
-    c"(^|_)(e?mail|phone|mobile|ssn|social_security|tax_id|tin|iban|passport|birth_?date|dob|address|national_id)($|_)",
+    c"(^|_)(?<!(^|_)(has|is|num|n)_)(e?mail|email_?address|phone|mobile|ssn|social_security|tax_id|tin|nin|iban|passport|birth_?date|date_of_birth|dob|address|national_id|password|passwd|secret|token|api_?key|access_?key|private_?key|credit_?card|card_?number|cvv|cvc)(?!_(ids?|counts?|cnt|policy|policies|types?|kind|length|len|min|max|at|on|date|time|expires|expiry|expiration|changed|change|updated|created|reset|hint|required|enabled|verified|confirmed|status|attempts|rules?|format|mask|masked|last4|flag|set|valid|strength|version|ttl|scopes?|prefix)($|_))($|_)",
 ));
 
 /// Name of the setting that carries the application-level actor (e.g. `app.current_actor`).

@@ -6,6 +6,8 @@ CREATE ROLE rt_auditor LOGIN IN ROLE ge_security_auditor;
 CREATE ROLE rt_nobody LOGIN;
 SET ge_security.readonly_roles = 'rt_reporting, rt_reporting2, rt_not_a_role';
 CREATE SCHEMA "rp Report";
+-- (without USAGE on the schema no grant below could be used: that is not reported)
+GRANT USAGE ON SCHEMA "rp Report" TO rt_reporting, rt_reporting2;
 -- weak: a table-level grant and a column-level grant that both reach plain PII
 CREATE TABLE "rp Report"."client list" (id int PRIMARY KEY, "Email" text, phone varchar(20),
                                         full_name text, email_sealed bytea);

@@ -81,9 +81,16 @@ pub const CONTROLS: &[Control] = controls! {
     CIS "CIS:3.1.7"  "Ensure 'log_truncate_on_rotation' is enabled";
     CIS "CIS:3.1.8"  "Ensure the maximum log file lifetime is set correctly";
     CIS "CIS:3.1.9"  "Ensure the maximum log file size is set correctly";
+    CIS "CIS:3.1.14" "Ensure the correct messages are written to the server log";
     CIS "CIS:3.1.15" "Ensure the correct SQL statements generating errors are recorded";
+    CIS "CIS:3.1.16" "Ensure 'debug_print_parse' is disabled";
+    CIS "CIS:3.1.17" "Ensure 'debug_print_rewritten' is disabled";
+    CIS "CIS:3.1.18" "Ensure 'debug_print_plan' is disabled";
+    CIS "CIS:3.1.19" "Ensure 'debug_pretty_print' is enabled";
     CIS "CIS:3.1.20" "Ensure 'log_connections' is enabled";
     CIS "CIS:3.1.21" "Ensure 'log_disconnections' is enabled";
+    CIS "CIS:3.1.22" "Ensure 'log_error_verbosity' is set correctly";
+    CIS "CIS:3.1.23" "Ensure 'log_hostname' is set correctly";
     CIS "CIS:3.1.24" "Ensure 'log_line_prefix' is set correctly";
     CIS "CIS:3.1.25" "Ensure 'log_statement' is set correctly";
     CIS "CIS:3.1.26" "Ensure 'log_timezone' is set correctly";

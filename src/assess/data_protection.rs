@@ -4,23 +4,144 @@
 use super::registry::{Check, Severity};
 
 /// `plain_pii`: columns of user tables whose names match the PII pattern ($4), stored as
-/// plain text and not registered with protect_column(). Continues the prelude's WITH list.
+/// plain text and not registered with protect_column(). Continues the prelude's WITH list;
+/// `$tables`, when given, is an SQL condition on `r` that narrows the tables looked at.
 macro_rules! plain_pii {
     () => {
-        r#",
+        plain_pii!("true")
+    };
+    ($tables:literal) => {
+        concat!(
+            r#",
 plain_pii AS (
-  SELECT r.oid AS relid, r.qualified, a.attname, a.attnum,
+  SELECT r.oid AS relid, r.qualified, r.relnamespace, a.attname, a.attnum, a.attacl,
          pg_catalog.format_type(a.atttypid, a.atttypmod) AS type
   FROM user_relation r
   JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
   WHERE r.relkind IN ('r', 'p')
     AND a.atttypid IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
                        'pg_catalog.bpchar'::pg_catalog.regtype)
-    AND a.attname ~* $4
+    AND a.attname IN (SELECT n.attname FROM pii_name n)
     AND NOT EXISTS (SELECT 1 FROM ge_security.protected_column pc
-                     WHERE pc.table_name = r.oid AND pc.column_name = a.attname))"#
+                     WHERE pc.table_name = r.oid AND pc.column_name = a.attname)
+    AND "#,
+            $tables,
+            ")"
+        )
     };
 }
+
+/// Plain-text PII columns a reporting role ($5) may SELECT, one finding per table and role,
+/// with what row-level security leaves it: `$hidden` is true for the findings where RLS lets
+/// it see no row, false for the others.
+macro_rules! readonly_pii_finder {
+    ($hidden:literal) => {
+        concat!(
+            r#",
+reader AS (
+  SELECT r.oid, r.rolname, r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
+reader_reach(role_oid, oid) AS (
+  SELECT rd.oid, rd.oid FROM reader rd
+  UNION
+  SELECT x.role_oid, m.roleid FROM pg_catalog.pg_auth_members m JOIN reader_reach x ON m.member = x.oid),
+reader_table AS (
+  -- SELECT on the table through its ACL (PUBLIC, the role or a group role) or as its owner
+  SELECT c.oid AS relid, h.role_oid FROM pg_catalog.pg_class c
+  CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x JOIN reader_reach h ON h.oid = x.grantee
+  WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'p') AND x.privilege_type = 'SELECT'
+  UNION
+  SELECT c.oid, rd.oid FROM pg_catalog.pg_class c
+  CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) x CROSS JOIN reader rd
+  WHERE c.relacl IS NOT NULL AND c.relkind IN ('r', 'p') AND x.grantee = 0 AND x.privilege_type = 'SELECT'
+  UNION
+  SELECT c.oid, h.role_oid FROM pg_catalog.pg_class c JOIN reader_reach h ON h.oid = c.relowner
+  WHERE c.relkind IN ('r', 'p')),
+candidate AS (
+  -- the tables a reader may read at all: granted, with a column grant, or any for a superuser
+  SELECT t.relid FROM reader_table t
+  UNION
+  SELECT a.attrelid FROM pg_catalog.pg_attribute a WHERE a.attacl IS NOT NULL
+  UNION
+  SELECT c.oid FROM pg_catalog.pg_class c WHERE EXISTS (SELECT 1 FROM reader WHERE rolsuper))"#,
+            plain_pii!("r.oid IN (SELECT relid FROM candidate)"),
+            r#",
+readable AS (
+  -- SELECT on the table or on the column, in a schema the role may use; set-based, not one
+  -- privilege call per column
+  SELECT p.relid, p.qualified, rd.oid AS role_oid, rd.rolname,
+         pg_catalog.array_agg(p.attname ORDER BY p.attnum) AS columns
+  FROM plain_pii p CROSS JOIN reader rd
+  -- CASE keeps the schema test for the pairs that have a privilege at all
+  WHERE CASE WHEN rd.rolsuper
+                  OR EXISTS (SELECT 1 FROM reader_table t WHERE t.relid = p.relid AND t.role_oid = rd.oid)
+                  OR (p.attacl IS NOT NULL
+                      AND pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT'))
+             THEN pg_catalog.has_schema_privilege(rd.oid, p.relnamespace, 'USAGE') ELSE false END
+  GROUP BY p.relid, p.qualified, rd.oid, rd.rolname),
+weighed AS (
+  -- what row-level security leaves the role: off, bypassed (superuser, BYPASSRLS, or the owner
+  -- of a table that does not force it), rows some permissive SELECT policy for it lets
+  -- through, or no row at all
+  SELECT x.*, CASE
+           WHEN NOT c.relrowsecurity THEN 'off'
+           WHEN o.rolsuper OR o.rolbypassrls
+             OR (NOT c.relforcerowsecurity AND pg_catalog.pg_has_role(x.role_oid, c.relowner, 'USAGE'))
+             THEN 'bypassed'
+           WHEN EXISTS (SELECT 1 FROM policy_verdict v
+                         WHERE v.polrelid = x.relid AND v.polpermissive AND v.lets_through <> 'nothing'
+                           AND v.polcmd IN ('r', '*')
+                           AND (v.polroles = '{0}'::pg_catalog.oid[]
+                                OR EXISTS (SELECT 1 FROM pg_catalog.unnest(v.polroles) pr(oid)
+                                            WHERE pg_catalog.pg_has_role(x.role_oid, pr.oid, 'USAGE'))))
+             THEN 'filters rows'
+           ELSE 'hides every row' END AS row_level_security
+  FROM readable x
+  JOIN pg_catalog.pg_class c ON c.oid = x.relid
+  JOIN pg_catalog.pg_roles o ON o.oid = x.role_oid),
+described AS (
+  SELECT x.*,
+         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+          FROM pg_catalog.unnest(x.columns) c(name) JOIN pg_catalog.pg_attribute a
+            ON a.attrelid = x.relid AND a.attname = c.name) AS pii_list,
+         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+          FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = x.relid AND a.attnum > 0 AND NOT a.attisdropped
+            AND a.attname <> ALL (x.columns)) AS other_list
+  FROM weighed x)
+SELECT 'table', pg_catalog.format('%s for role %I', d.qualified, d.rolname),
+       pg_catalog.format('reporting role %I can read PII column(s) %s of %s in clear%s',
+                         d.rolname, d.pii_list, d.qualified,
+                         CASE d.row_level_security
+                           WHEN 'hides every row' THEN ', but row-level security lets it see no row'
+                           WHEN 'filters rows' THEN ' (in the rows row-level security lets it see)'
+                           WHEN 'bypassed' THEN ' (it bypasses row-level security)' ELSE '' END),
+       CASE WHEN pg_catalog.has_table_privilege(d.role_oid, d.relid, 'SELECT')
+            THEN CASE WHEN d.other_list IS NULL
+                      THEN pg_catalog.format('REVOKE SELECT ON TABLE %s FROM %I;', d.qualified, d.rolname)
+                      ELSE pg_catalog.format('BEGIN; REVOKE SELECT ON TABLE %s FROM %I; '
+                                             'GRANT SELECT (%s) ON TABLE %s TO %I; COMMIT;',
+                                             d.qualified, d.rolname, d.other_list, d.qualified,
+                                             d.rolname) END
+            ELSE pg_catalog.format('REVOKE SELECT (%s) ON TABLE %s FROM %I;',
+                                   d.pii_list, d.qualified, d.rolname) END
+       || ' -- if the privilege comes from PUBLIC or a group role, revoke it there',
+       pg_catalog.jsonb_build_object('table', d.qualified, 'role', d.rolname,
+                                     'columns', pg_catalog.to_jsonb(d.columns),
+                                     'row_level_security', d.row_level_security)
+FROM described d
+WHERE (d.row_level_security = 'hides every row') = "#,
+            $hidden
+        )
+    };
+}
+
+/// PII that reporting roles can read: access restriction and confidentiality of PII.
+const READONLY_PII: &[&str] = &[
+    "ISO27001:A.8.3",
+    "ISO27001:A.5.34",
+    "SOC2:C1.1",
+    "SOC2:CC6.3",
+];
 
 pub const CHECKS: &[Check] = &[
     Check {
@@ -67,54 +188,28 @@ FROM fix f"#
         severity: Severity::Medium,
         category: "data_protection",
         title: "Reporting role reads PII in clear",
-        controls: &[
-            "ISO27001:A.8.3",
-            "ISO27001:A.5.34",
-            "SOC2:C1.1",
-            "SOC2:CC6.3",
-        ],
+        controls: READONLY_PII,
         description:
             "A role named in ge_security.readonly_roles may SELECT plain-text PII columns; \
-             reporting rarely needs them. Grant it the other columns only.",
+             reporting rarely needs them. Grant it the other columns only. `details` says what \
+             row-level security leaves it (off, bypassed, filters rows); where RLS lets it see \
+             no row the finding is pii_readable_by_readonly_role_rls_hidden instead.",
         requires: None,
-        finder: concat!(
-            plain_pii!(),
-            r#",
-reader AS (
-  SELECT r.oid, r.rolname FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
-readable AS (
-  SELECT p.relid, p.qualified, rd.oid AS role_oid, rd.rolname,
-         pg_catalog.array_agg(p.attname ORDER BY p.attnum) AS columns
-  FROM plain_pii p CROSS JOIN reader rd
-  WHERE pg_catalog.has_column_privilege(rd.oid, p.relid, p.attnum, 'SELECT')
-  GROUP BY p.relid, p.qualified, rd.oid, rd.rolname),
-described AS (
-  SELECT x.*,
-         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
-          FROM pg_catalog.unnest(x.columns) c(name) JOIN pg_catalog.pg_attribute a
-            ON a.attrelid = x.relid AND a.attname = c.name) AS pii_list,
-         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
-          FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid = x.relid AND a.attnum > 0 AND NOT a.attisdropped
-            AND a.attname <> ALL (x.columns)) AS other_list
-  FROM readable x)
-SELECT 'table', pg_catalog.format('%s for role %I', d.qualified, d.rolname),
-       pg_catalog.format('reporting role %I can read PII column(s) %s of %s in clear',
-                         d.rolname, d.pii_list, d.qualified),
-       CASE WHEN pg_catalog.has_table_privilege(d.role_oid, d.relid, 'SELECT')
-            THEN CASE WHEN d.other_list IS NULL
-                      THEN pg_catalog.format('REVOKE SELECT ON TABLE %s FROM %I;', d.qualified, d.rolname)
-                      ELSE pg_catalog.format('BEGIN; REVOKE SELECT ON TABLE %s FROM %I; '
-                                             'GRANT SELECT (%s) ON TABLE %s TO %I; COMMIT;',
-                                             d.qualified, d.rolname, d.other_list, d.qualified,
-                                             d.rolname) END
-            ELSE pg_catalog.format('REVOKE SELECT (%s) ON TABLE %s FROM %I;',
-                                   d.pii_list, d.qualified, d.rolname) END
-       || ' -- if the privilege comes from PUBLIC or a group role, revoke it there',
-       pg_catalog.jsonb_build_object('table', d.qualified, 'role', d.rolname,
-                                     'columns', pg_catalog.to_jsonb(d.columns))
-FROM described d"#
-        ),
+        finder: readonly_pii_finder!("false"),
+    },
+    Check {
+        id: "pii_readable_by_readonly_role_rls_hidden",
+        severity: Severity::Low,
+        category: "data_protection",
+        title: "Reporting role holds SELECT on PII that row-level security hides from it",
+        controls: READONLY_PII,
+        description:
+            "A role named in ge_security.readonly_roles may SELECT plain-text PII columns, but \
+             the table forces no bypass and no permissive SELECT policy lets the role see a \
+             row: nothing leaks today, and one policy added later would expose the columns. \
+             Revoke the privilege it does not use.",
+        requires: None,
+        finder: readonly_pii_finder!("true"),
     },
     Check {
         id: "pii_table_not_audited",
@@ -144,7 +239,7 @@ pii_table AS (
          pg_catalog.jsonb_agg(a.attname ORDER BY a.attnum) AS columns
   FROM user_relation r
   JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-  WHERE r.relkind IN ('r', 'p') AND a.attname ~* $4
+  WHERE r.relkind IN ('r', 'p') AND a.attname IN (SELECT n.attname FROM pii_name n)
   GROUP BY r.oid, r.qualified),
 candidate AS (
   SELECT t.tgrelid AS relid, t.tgname, t.tgenabled,

@@ -70,6 +70,72 @@ WHERE f.prosecdef
                         WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE'))",
     },
     Check {
+        id: "secdef_function_executable_by_app_role",
+        severity: Severity::Medium,
+        category: "functions",
+        title: "SECURITY DEFINER function executable by an application or reporting role",
+        controls: &["ISO27001:A.8.2", "ISO27001:A.5.15", "SOC2:CC6.3", "CIS:4.5"],
+        description: "An app role (ge_security.app_roles) or a reporting role may run code with the \
+                      owner's rights through a direct grant or a group role it belongs to (PUBLIC \
+                      is secdef_function_executable_by_public). Keep such grants to functions \
+                      written for them, and waive those.",
+        requires: None,
+        finder: r#"
+SELECT 'function', f.qualified,
+       pg_catalog.format('SECURITY DEFINER function %s (owner %I) can be executed by %s', f.qualified,
+         pg_catalog.pg_get_userbyid(f.proowner),
+         pg_catalog.string_agg(DISTINCT pg_catalog.format('%s role %I (%s)', e.kind, e.rolname,
+           CASE WHEN x.grantee = e.oid THEN 'direct grant'
+                ELSE 'group role ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END), ', ')),
+       pg_catalog.string_agg(DISTINCT pg_catalog.format('REVOKE EXECUTE ON %s %s FROM %I;',
+         CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.qualified,
+         pg_catalog.pg_get_userbyid(x.grantee)), ' ')
+       || ' -- if the role is meant to call it, waive this finding instead',
+       pg_catalog.jsonb_build_object('function', f.qualified, 'owner', pg_catalog.pg_get_userbyid(f.proowner),
+         'owner_is_superuser', (SELECT o.rolsuper FROM pg_catalog.pg_roles o WHERE o.oid = f.proowner),
+         'callers', pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_object('role', e.rolname, 'kind', e.kind,
+           'through', CASE WHEN x.grantee = e.oid THEN 'direct grant'
+                           ELSE 'group role ' || pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(x.grantee)) END)))
+FROM user_function f
+CROSS JOIN LATERAL pg_catalog.aclexplode(f.proacl) x
+JOIN exposed_reach h ON h.oid = x.grantee
+JOIN exposed_role e ON e.oid = h.role_oid
+WHERE f.prosecdef AND f.prokind IN ('f', 'p') AND x.privilege_type = 'EXECUTE'
+  AND x.grantee <> f.proowner AND e.oid <> f.proowner
+  AND pg_catalog.has_schema_privilege(e.oid, f.pronamespace, 'USAGE')
+GROUP BY f.oid, f.qualified, f.proowner, f.prokind"#,
+    },
+    Check {
+        id: "function_search_path_mutable",
+        severity: Severity::Low,
+        category: "functions",
+        title: "Function without a pinned search_path in a schema application roles use",
+        controls: &["ISO27001:A.8.28", "SOC2:CC8.1", "CIS:4.5"],
+        description: "A function (not SECURITY DEFINER: those are secdef_function_no_search_path) \
+                      resolves unqualified names through the caller's search_path, so what it calls \
+                      depends on who calls it and what is on their path. Reported in schemas app or \
+                      reporting roles may use; C and internal functions and SQL functions with a \
+                      BEGIN ATOMIC body (names bound when created) are not.",
+        requires: None,
+        finder: r#",
+reachable_schema AS (
+  SELECT s.oid FROM user_schema s
+  WHERE EXISTS (SELECT 1 FROM exposed_role e WHERE pg_catalog.has_schema_privilege(e.oid, s.oid, 'USAGE')))
+SELECT 'function', f.qualified,
+       pg_catalog.format('function %s does not pin search_path', f.qualified),
+       pg_catalog.format('ALTER %s %s SET search_path = pg_catalog, pg_temp; -- then qualify the names it uses (or list schema %I first)',
+         CASE f.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, f.qualified, f.nspname),
+       pg_catalog.jsonb_build_object('function', f.qualified, 'language', l.lanname,
+                                     'owner', pg_catalog.pg_get_userbyid(f.proowner))
+FROM user_function f
+JOIN pg_catalog.pg_proc p ON p.oid = f.oid
+JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+WHERE NOT f.prosecdef AND f.prokind IN ('f', 'p') AND l.lanname NOT IN ('c', 'internal')
+  AND p.prosqlbody IS NULL
+  AND f.pronamespace IN (SELECT oid FROM reachable_schema)
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.proconfig) c WHERE c LIKE 'search_path=%')"#,
+    },
+    Check {
         id: "untrusted_language_installed",
         severity: Severity::Medium,
         category: "functions",

@@ -15,6 +15,7 @@ mod rls;
 mod role_audit;
 mod roles;
 mod server_files;
+mod server_text;
 mod setting_problems;
 mod settings;
 mod trail;
@@ -23,20 +24,20 @@ mod waivers;
 use crate::error::{GeError, Kind};
 use engine::Finding;
 use pgrx::prelude::*;
-use pgrx::JsonB;
 use registry::Severity;
+use server_text::{ServerJsonb, ServerText};
 
 type FindingRow = (
     name!(check_id, String),
     name!(severity, String),
     name!(category, String),
-    name!(object_type, String),
-    name!(object_name, String),
+    name!(object_type, ServerText),
+    name!(object_name, ServerText),
     name!(status, String),
-    name!(message, String),
-    name!(remediation, Option<String>),
+    name!(message, ServerText),
+    name!(remediation, Option<ServerText>),
     name!(controls, Vec<String>),
-    name!(details, JsonB),
+    name!(details, ServerJsonb),
 );
 
 fn to_row(f: Finding) -> FindingRow {
@@ -44,13 +45,13 @@ fn to_row(f: Finding) -> FindingRow {
         f.check.id.to_owned(),
         f.check.severity.as_str().to_owned(),
         f.check.category.to_owned(),
-        f.object_type,
-        f.object_name,
+        ServerText(f.object_type),
+        ServerText(f.object_name),
         f.status.as_str().to_owned(),
-        f.message,
-        f.remediation,
+        ServerText(f.message),
+        f.remediation.map(ServerText),
         f.check.controls.iter().map(|c| (*c).to_owned()).collect(),
-        JsonB(f.details),
+        ServerJsonb(f.details),
     )
 }
 
@@ -74,13 +75,13 @@ fn assess(
         name!(check_id, String),
         name!(severity, String),
         name!(category, String),
-        name!(object_type, String),
-        name!(object_name, String),
+        name!(object_type, ServerText),
+        name!(object_name, ServerText),
         name!(status, String),
-        name!(message, String),
-        name!(remediation, Option<String>),
+        name!(message, ServerText),
+        name!(remediation, Option<ServerText>),
         name!(controls, Vec<String>),
-        name!(details, JsonB),
+        name!(details, ServerJsonb),
     ),
 > {
     let min = severity_arg(min_severity, "min_severity");

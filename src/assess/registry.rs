@@ -63,7 +63,8 @@ pub struct Requirement {
 ///
 /// `finder` is a SQL query run after the shared prelude (see `engine::PRELUDE`) with
 /// parameters $1 superuser allow-list, $2 app roles, $3 tenant columns (`text[]`), $4 the PII
-/// column-name pattern (`text`), $5 the reporting roles (`text[]`), and
+/// column-name pattern (`text`), $5 the reporting roles (`text[]`), $6 the column names the
+/// pattern matches (`bytea[]`, as stored; through the prelude's `pii_name`), and
 /// returns `object_type, object_name, message, remediation, details` per violation. A sixth
 /// boolean column, when present and true, marks the row `not_assessed` instead (the check
 /// could not look, e.g. at a file the server cannot read).

@@ -20,7 +20,15 @@ const USES: &[SettingUse] = &[
     },
     SettingUse {
         name: "ge_security.app_roles",
-        tokens: &["$2", "app_role", "app_reach", "app_relation"],
+        tokens: &[
+            "$2",
+            "app_role",
+            "app_reach",
+            "app_relation",
+            "exposed_role",
+            "exposed_reach",
+            "exposed_grant",
+        ],
     },
     SettingUse {
         name: "ge_security.tenant_columns",
@@ -28,11 +36,11 @@ const USES: &[SettingUse] = &[
     },
     SettingUse {
         name: "ge_security.pii_patterns",
-        tokens: &["$4", "plain_pii"],
+        tokens: &["$4", "plain_pii", "pii_name"],
     },
     SettingUse {
         name: "ge_security.readonly_roles",
-        tokens: &["$5"],
+        tokens: &["$5", "exposed_role", "exposed_reach", "exposed_grant"],
     },
 ];
 

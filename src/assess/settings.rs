@@ -411,6 +411,46 @@ JOIN pg_catalog.pg_settings c ON c.name = 'logging_collector'
 WHERE t.name = 'log_truncate_on_rotation' AND t.setting = 'off' AND c.setting = 'on'
   AND a.setting <> '0' AND f.setting !~ '%[YyGgFDcx]'"#,
     },
+    setting_check!("log_min_messages_high", Low, "Warnings are not written to the server log",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.14"],
+        "log_min_messages above warning drops warnings (and, above error, errors) from the \
+         server log, where failed logins, refused privileges and other anomalies are reported.",
+        "log_min_messages", "s.setting IN ('error', 'log', 'fatal', 'panic')", "warning"),
+    setting_check!("log_error_verbosity_terse", Low, "Log entries leave out DETAIL, HINT and CONTEXT",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.22"],
+        "log_error_verbosity = terse keeps only the primary message of each log entry: the \
+         detail, hint, query and context that explain a failure are lost.",
+        "log_error_verbosity", "s.setting = 'terse'", "verbose"),
+    setting_check!("debug_print_parse_on", Low, "Parse trees are written to the server log",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.16"],
+        "debug_print_parse logs the parse tree of every query, constants (personal data, \
+         passwords) included, and floods the log.",
+        "debug_print_parse", "s.setting = 'on'", "off"),
+    setting_check!("debug_print_rewritten_on", Low, "Rewritten query trees are written to the server log",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.17"],
+        "debug_print_rewritten logs the rewritten tree of every query, constants included, and \
+         floods the log.",
+        "debug_print_rewritten", "s.setting = 'on'", "off"),
+    setting_check!("debug_print_plan_on", Low, "Execution plans are written to the server log",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.18"],
+        "debug_print_plan logs the plan tree of every query, constants included, and floods the \
+         log.",
+        "debug_print_plan", "s.setting = 'on'", "off"),
+    setting_check!("debug_pretty_print_off", Info, "Debug trees in the log are not indented",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.19"],
+        "When a debug_print setting is used, debug_pretty_print keeps its output readable.",
+        "debug_pretty_print", "s.setting = 'off'", "on"),
+    setting_check!("log_hostname_on", Low, "Client host names are looked up for every connection",
+        &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.23"],
+        "log_hostname makes every connection wait for a reverse DNS lookup, and the name logged \
+         is whatever the DNS answers; the client address (%h/%r with log_hostname off) is what \
+         identifies a client.",
+        "log_hostname", "s.setting = 'on'", "off"),
+    setting_check!("track_activities_off", Low, "Sessions' current commands are not tracked",
+        &["ISO27001:A.8.16", "ISO27001:A.8.9", "SOC2:CC7.2"],
+        "track_activities = off leaves pg_stat_activity without the query each session runs, \
+         so monitoring cannot see what a session is doing.",
+        "track_activities", "s.setting = 'off'", "on"),
     setting_check!("log_timezone_not_utc", Low, "Log timestamps are not in UTC",
         &[
             "ISO27001:A.8.15",

@@ -1,6 +1,7 @@
 //! Waivers: an accepted risk for one finding, with a reason and an expiry of at most a year.
 //! Expired waivers stop applying by themselves (the engine only reads live ones).
 use super::registry;
+use super::server_text::{ServerText, TextArg};
 use crate::error::{spi_failed, GeError, Kind};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
@@ -16,14 +17,15 @@ fn required<T>(value: Option<T>, name: &str) -> T {
 #[pg_extern(security_definer, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
 fn waive(
-    check_id: Option<&str>,
-    object_name: Option<&str>,
-    reason: Option<&str>,
+    check_id: Option<TextArg>,
+    object_name: Option<TextArg>,
+    reason: Option<TextArg>,
     expires_at: Option<TimestampWithTimeZone>,
-) -> String {
-    let check = registry::find(required(check_id, "check_id")).unwrap_or_else(|e| e.raise());
-    let object_name = required(object_name, "object_name");
-    let reason = required(reason, "reason").trim();
+) -> ServerText {
+    let check = registry::find(&required(check_id, "check_id").0).unwrap_or_else(|e| e.raise());
+    let object_name = required(object_name, "object_name").0;
+    let reason = required(reason, "reason").0;
+    let reason = reason.trim();
     let expires_at = required(expires_at, "expires_at");
     if object_name.trim().is_empty() {
         GeError::new(Kind::InvalidParameter, "object_name must not be empty")
@@ -57,14 +59,14 @@ fn waive(
              granted_by = EXCLUDED.granted_by, granted_at = EXCLUDED.granted_at",
         &[
             check.id.into(),
-            object_name.into(),
-            reason.into(),
+            ServerText(object_name.clone()).into(),
+            ServerText(reason.to_owned()).into(),
             expires_at.into(),
         ],
     )
     .unwrap_or_else(|e| spi_failed("recording the waiver", e));
-    format!(
+    ServerText(format!(
         "waived {} on {} until {}",
         check.id, object_name, expires_at
-    )
+    ))
 }

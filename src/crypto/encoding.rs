@@ -21,14 +21,14 @@ fn database_encoding_name() -> String {
 
 /// Which way a conversion goes.
 #[derive(Clone, Copy)]
-enum Direction {
+pub(crate) enum Direction {
     ToUtf8,
     ToServer,
 }
 
 /// Convert with PostgreSQL's conversion routines. Their own error for a character without an
 /// equivalent quotes its bytes (plaintext, on the way out of decrypt): it is replaced by `refusal`.
-fn convert(
+pub(crate) fn convert(
     bytes: &[u8],
     direction: Direction,
     refusal: impl Fn() -> GeError + std::panic::RefUnwindSafe,

@@ -2,7 +2,7 @@
 //! keyring, blind indexes for equality search, rotation and column re-encryption. Envelopes and
 //! blind indexes hold UTF-8 whatever the database encoding.
 mod columns;
-mod encoding;
+pub(crate) mod encoding;
 mod envelope;
 mod keyring;
 
