@@ -7,7 +7,7 @@ APT_PACKAGES := postgresql-15 postgresql-server-dev-15 postgresql-contrib-15 pos
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: deps install install-debug lint unit regress scenarios test demo demo-stop bench package
+.PHONY: deps install install-debug lint unit regress isolation scenarios test demo demo-stop bench docs-checks package
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -41,11 +41,18 @@ unit: deps
 regress: install-debug
 	bash pg_test/run_regress.sh
 
+isolation: install-debug
+	bash pg_test/run_isolation.sh
+
 scenarios: install-debug
 	bash pg_test/run_scenarios.sh
 
-test: lint unit regress scenarios
+test: lint unit regress isolation scenarios
 	@echo "make test: all suites passed"
+
+# rewrites the check table of docs/sql_reference.md from checks() (regress 22_docs_checks)
+docs-checks: install-debug
+	bash pg_test/docs_checks.sh
 
 demo: install
 	bash demo/demo.sh

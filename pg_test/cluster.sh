@@ -109,3 +109,12 @@ cluster_psql() {
   local dir=$1 port=$2 db=$3; shift 3
   as_postgres "$PG_BIN/psql" -X -h "$dir" -p "$port" -d "$db" -v ON_ERROR_STOP=1 "$@"
 }
+
+# cluster_scratch NAME PORT [EXTRA_CONF_LINE...]: scratch_dir NAME, then a cluster in $dir on
+# PORT (cluster_create's settings plus the extra lines), started; all of it gone on exit.
+cluster_scratch() {
+  local name=$1 port=$2; shift 2
+  scratch_dir "$name"
+  cluster_create "$dir" "$port" "$@"
+  cluster_start "$dir"
+}

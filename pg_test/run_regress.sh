@@ -20,6 +20,8 @@ cluster_start "$dir/cluster"
 work="$dir/suite"
 mkdir -p "$work"
 cp -r "$here/sql" "$here/expected" "$work/"
+# 22_docs_checks compares the check table of this page with checks()
+cp "$here/../docs/sql_reference.md" "$work/"
 chown -R postgres: "$dir"
 regress="$(dirname "$(/usr/bin/pg_config --pgxs)")/../test/regress/pg_regress"
 # REGRESS_TESTS="07_crypto 15_x" runs only those files (a quicker loop while developing).

@@ -1,4 +1,4 @@
--- ge_security bootstrap: roles and tables the functions rely on.
+-- ge_security bootstrap: roles, tables and the one SQL rule the functions rely on.
 -- Roles are cluster-wide: a second database installing the extension reuses them.
 DO $$
 BEGIN
@@ -28,3 +28,13 @@ COMMENT ON TABLE waiver IS 'ge_security: accepted risks, written by ge_security.
 SELECT pg_catalog.pg_extension_config_dump('waiver', '');
 REVOKE ALL ON waiver FROM PUBLIC;
 GRANT SELECT ON waiver TO ge_security_auditor;
+
+-- The one definition of "a schema of PostgreSQL itself" (docs/architecture.md, "User schemas"):
+-- pg_catalog, information_schema, pg_toast and the temporary schemas pg_temp_N and
+-- pg_toast_temp_N. Checks, drift and tenant coverage look only at the other schemas (each then
+-- leaves out what it must besides, such as schemas of extensions).
+CREATE FUNCTION system_schema(nspname name) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN nspname IN ('pg_catalog', 'information_schema', 'pg_toast')
+       OR nspname ~ '^pg_(toast_)?temp_';

@@ -87,8 +87,7 @@ foreign_member AS MATERIALIZED (
      AND d.refobjid <> (SELECT oid FROM own_extension)),
 schema_ AS MATERIALIZED (
   SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_namespace n
-   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-     AND n.nspname !~ '^pg_(toast_)?temp_'
+   WHERE NOT ge_security.system_schema(n.nspname)
      AND (n.oid) NOT IN (SELECT m.objid FROM foreign_member m WHERE m.classid = 'pg_namespace'::regclass)),
 file_setting AS MATERIALIZED (
   SELECT DISTINCT ON (f.name) f.name, f.setting FROM pg_file_settings f

@@ -24,8 +24,7 @@ WITH tenant_names AS (
     JOIN pg_namespace s ON s.oid = c.relnamespace
     JOIN pg_roles o ON o.oid = c.relowner
    WHERE c.relkind IN ('r', 'p')
-     AND s.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-     AND s.nspname !~ '^pg_(temp|toast_temp)_'
+     AND NOT ge_security.system_schema(s.nspname)
      AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
                         AND d.objid = c.oid AND d.deptype = 'e')
 ), pols AS (
@@ -132,7 +131,7 @@ DECLARE
   tenant_b text;
   n bigint;
   results text[] := '{}';
-  v record;
+  pr record;
   leaks text[] := '{}';
   views_checked int := 0;
 BEGIN
@@ -183,92 +182,74 @@ BEGIN
     END IF;
     PERFORM set_config(setting, '', true);
 
-    -- 1. reading another tenant's rows
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1::%s', qualified, col, typ) INTO n USING tenant_b;
-      results := results || ARRAY['read_other_tenant', (n = 0)::text,
-        format('as %I with tenant %s set: %s row(s) of tenant %s visible', as_role, tenant_a, n, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['read_other_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 2. reading with no tenant set
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, '', true);
-      EXECUTE format('SELECT count(*) FROM %s', qualified) INTO n;
-      results := results || ARRAY['read_without_tenant', (n = 0)::text,
-        format('as %I with no tenant set: %s row(s) visible', as_role, n)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege OR invalid_text_representation OR undefined_object THEN
-                results := results || ARRAY['read_without_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 3. inserting a row for another tenant
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('INSERT INTO %s (%I) VALUES ($1::%s)', qualified, col, typ) USING tenant_b;
-      results := results || ARRAY['insert_foreign_tenant', 'false',
-        format('as %I with tenant %s set: a row for tenant %s was accepted', as_role, tenant_a, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['insert_foreign_tenant', 'true', format('refused: %s', SQLERRM)];
-              WHEN OTHERS THEN
-                results := results || ARRAY['insert_foreign_tenant', 'false',
-                  format('inconclusive, refused for another reason: %s', SQLERRM)];
-    END;
-    -- 4. moving own rows to another tenant
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('UPDATE %s SET %I = $1::%s WHERE %I = $2::%s', qualified, col, typ, col, typ)
-        USING tenant_b, tenant_a;
-      GET DIAGNOSTICS n = ROW_COUNT;
-      results := results || ARRAY['update_to_foreign_tenant', (n = 0)::text,
-        format('as %I with tenant %s set: %s row(s) moved to tenant %s', as_role, tenant_a, n, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['update_to_foreign_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 5. deleting another tenant's rows
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('DELETE FROM %s WHERE %I = $1::%s', qualified, col, typ) USING tenant_b;
-      GET DIAGNOSTICS n = ROW_COUNT;
-      results := results || ARRAY['delete_other_tenant', (n = 0)::text,
-        format('as %I with tenant %s set: %s row(s) of tenant %s deleted', as_role, tenant_a, n, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['delete_other_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 6. reading through views over the table, with no tenant set (a view may run with its
-    --    owner's rights and skip the policies)
-    FOR v IN SELECT DISTINCT format('%I.%I', s.nspname, c.relname) AS name
-               FROM pg_depend d
-               JOIN pg_rewrite w ON w.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
-               JOIN pg_class c ON c.oid = w.ev_class
-               JOIN pg_namespace s ON s.oid = c.relnamespace
-              WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND c.oid <> tbl
-                AND c.relkind IN ('v', 'm') AND has_table_privilege(as_role, c.oid, 'SELECT')
+    -- The probes, each run as as_role with the setting at a tenant ('' for none) in a block
+    -- that is always rolled back. n is the count it selects or the number of rows it changed,
+    -- and the probe passes when n = 0; an error whose SQLSTATE is in refused_by passes as a
+    -- refusal; with inconclusive set, any other error fails the probe instead of ending the
+    -- proof. The detail is format(detail, as_role, tenant_a, tenant_b, n, target). Probe 6 reads
+    -- each view over the table with no tenant set (a view may run with its owner's rights and
+    -- skip the policies): a view showing rows is a leak, one the role may not read is none.
+    FOR pr IN
+      SELECT * FROM (VALUES
+        (1, 'read_other_tenant', tenant_a,
+         format('SELECT count(*) FROM %s WHERE %I = %L::%s', qualified, col, tenant_b, typ),
+         '{42501}'::text[], false, 'as %1$I with tenant %2$s set: %4$s row(s) of tenant %3$s visible', qualified),
+        (2, 'read_without_tenant', '', format('SELECT count(*) FROM %s', qualified),
+         '{42501,22P02,42704}', false, 'as %1$I with no tenant set: %4$s row(s) visible', qualified),
+        (3, 'insert_foreign_tenant', tenant_a,
+         format('INSERT INTO %s (%I) VALUES (%L::%s)', qualified, col, tenant_b, typ),
+         '{42501}', true, 'as %1$I with tenant %2$s set: a row for tenant %3$s was accepted', qualified),
+        (4, 'update_to_foreign_tenant', tenant_a,
+         format('UPDATE %s SET %I = %L::%s WHERE %I = %L::%s', qualified, col, tenant_b, typ, col, tenant_a, typ),
+         '{42501}', false, 'as %1$I with tenant %2$s set: %4$s row(s) moved to tenant %3$s', qualified),
+        (5, 'delete_other_tenant', tenant_a,
+         format('DELETE FROM %s WHERE %I = %L::%s', qualified, col, tenant_b, typ),
+         '{42501}', false, 'as %1$I with tenant %2$s set: %4$s row(s) of tenant %3$s deleted', qualified)
+      ) AS probes(ord, probe, tenant, statement, refused_by, inconclusive, detail, target)
+      UNION ALL
+      SELECT DISTINCT 6, 'read_via_views', '', format('SELECT count(*) FROM %I.%I', s.nspname, c.relname),
+             '{42501}'::text[], false, '%5$s shows %4$s row(s)', format('%I.%I', s.nspname, c.relname)
+        FROM pg_depend d
+        JOIN pg_rewrite w ON w.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+        JOIN pg_class c ON c.oid = w.ev_class
+        JOIN pg_namespace s ON s.oid = c.relnamespace
+       WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND c.oid <> tbl
+         AND c.relkind IN ('v', 'm') AND has_table_privilege(as_role, c.oid, 'SELECT')
+      ORDER BY 1, 8
     LOOP
-      views_checked := views_checked + 1;
+      n := NULL;
       BEGIN
         EXECUTE format('SET LOCAL ROLE %I', as_role);
-        PERFORM set_config(setting, '', true);
-        EXECUTE format('SELECT count(*) FROM %s', v.name) INTO n;
-        IF n > 0 THEN
-          leaks := leaks || format('%s shows %s row(s)', v.name, n);
+        PERFORM set_config(setting, pr.tenant, true);
+        IF pr.statement LIKE 'SELECT %' THEN
+          EXECUTE pr.statement INTO n;
+        ELSE
+          EXECUTE pr.statement;
+          GET DIAGNOSTICS n = ROW_COUNT;
         END IF;
         RAISE SQLSTATE 'GEPRB';
-      EXCEPTION WHEN SQLSTATE 'GEPRB' OR insufficient_privilege THEN NULL;
+      EXCEPTION
+        WHEN SQLSTATE 'GEPRB' THEN
+          IF pr.ord < 6 THEN
+            results := results || ARRAY[pr.probe, (n = 0)::text,
+                                        format(pr.detail, as_role, tenant_a, tenant_b, n, pr.target)];
+          ELSE
+            views_checked := views_checked + 1;
+            IF n > 0 THEN
+              leaks := leaks || format(pr.detail, as_role, tenant_a, tenant_b, n, pr.target);
+            END IF;
+          END IF;
+        WHEN OTHERS THEN
+          IF SQLSTATE = ANY (pr.refused_by) AND pr.ord < 6 THEN
+            results := results || ARRAY[pr.probe, 'true', format('refused: %s', SQLERRM)];
+          ELSIF SQLSTATE = ANY (pr.refused_by) THEN
+            views_checked := views_checked + 1;
+          ELSIF pr.inconclusive THEN
+            results := results || ARRAY[pr.probe, 'false',
+                                        format('inconclusive, refused for another reason: %s', SQLERRM)];
+          ELSE
+            RAISE;
+          END IF;
       END;
     END LOOP;
     results := results || ARRAY['read_via_views', (cardinality(leaks) = 0)::text,

@@ -13,6 +13,7 @@ mod error;
 mod evidence;
 mod gucs;
 mod pg_internals;
+mod subtransaction;
 mod worker;
 
 pgrx::pg_module_magic!();

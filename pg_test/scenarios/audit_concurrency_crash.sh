@@ -4,10 +4,8 @@
 # exactly one audit row and the trail verifies clean.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir crash
 port=54394
-cluster_create "$dir" "$port" "fsync = on" "max_connections = 40"
-cluster_start "$dir"
+cluster_scratch crash "$port" "fsync = on" "max_connections = 40"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 pgbench() { as_postgres env -u RUST_BACKTRACE "$PG_BIN/pgbench" -h "$dir" -p "$port" -n "$@" postgres; }
 

@@ -4,10 +4,8 @@
 # extension was dropped and created again (ids from 1 again) seals and verifies clean.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir databases
 port=54390
-cluster_create "$dir" "$port"
-cluster_start "$dir"
+cluster_scratch databases "$port"
 q() { local db=$1; shift; cluster_psql "$dir" "$port" "$db" -qtA "$@"; }
 
 for db in db_a db_b; do

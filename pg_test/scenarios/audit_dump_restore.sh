@@ -3,10 +3,8 @@
 # maintenance) into a new database it verifies clean against the original digest.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir dump
 port=54395
-cluster_create "$dir" "$port"
-cluster_start "$dir"
+cluster_scratch dump "$port"
 q() { local db=$1; shift; cluster_psql "$dir" "$port" "$db" -qtA "$@"; }
 
 q postgres -c "CREATE DATABASE src" -c "CREATE DATABASE dst"

@@ -7,10 +7,8 @@
 # owner itself does wait (55P03), which shows the lock was really held.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir lock_order
 port=54460
-cluster_create "$dir" "$port"
-cluster_start "$dir"
+cluster_scratch lock_order "$port"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 
 q >/dev/null <<'SQL'

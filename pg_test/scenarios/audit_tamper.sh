@@ -3,10 +3,8 @@
 # Each tampering runs in a transaction that is rolled back after verification.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir tamper
 port=54393
-cluster_create "$dir" "$port" "listen_addresses = '127.0.0.1'"
-cluster_start "$dir"
+cluster_scratch tamper "$port" "listen_addresses = '127.0.0.1'"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 
 q >/dev/null <<'SQL'

@@ -2,10 +2,8 @@
 # Without shared_preload_libraries, assess() and its settings still work (docs/architecture.md, "Modules").
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir nopreload
 port=54392
-cluster_create "$dir" "$port" "shared_preload_libraries = ''"
-cluster_start "$dir"
+cluster_scratch nopreload "$port" "shared_preload_libraries = ''"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 
 q -q -c "CREATE EXTENSION ge_security" -c "CREATE ROLE sc_rogue SUPERUSER NOLOGIN"

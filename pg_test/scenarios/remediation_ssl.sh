@@ -4,10 +4,8 @@
 # runs as offered and the server restarts with TLS.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir remediation_ssl
 port=54481
-cluster_create "$dir" "$port"
-cluster_start "$dir"
+cluster_scratch remediation_ssl "$port"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 fix() { q -c "SELECT remediation FROM ge_security.assess() WHERE check_id = 'ssl_off'"; }
 q -c "CREATE EXTENSION ge_security" >/dev/null

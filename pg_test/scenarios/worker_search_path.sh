@@ -6,10 +6,8 @@
 # once with the extension missing from her database and once with it installed and sealing.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-scratch_dir worker_path
 port=54480
-cluster_create "$dir" "$port" "ge_security.databases = 'victim'" "ge_security.seal_interval = 100ms"
-cluster_start "$dir"
+cluster_scratch worker_path "$port" "ge_security.databases = 'victim'" "ge_security.seal_interval = 100ms"
 q() { cluster_psql "$dir" "$port" "$@"; }
 
 q postgres -q <<'SQL'

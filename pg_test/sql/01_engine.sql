@@ -1,16 +1,6 @@
 -- The assess() engine on a clean cluster: the catalogue, no false positives, argument errors.
-CREATE EXTENSION ge_security;
-
--- refused(sql): the SQLSTATE, message and hint of the error a statement raises.
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SELECT count(*) >= 15 AS catalogue_is_populated FROM ge_security.checks();
 SELECT check_id, severity, category, controls FROM ge_security.checks() ORDER BY category, check_id;
 

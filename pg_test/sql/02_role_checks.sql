@@ -1,4 +1,6 @@
 -- Role checks: each weak role is reported, its hardened twin is not, and the remediation runs.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SET password_encryption = 'scram-sha-256';
 -- the test cluster ends idle transactions server-wide; the app-role timeout twins need it off
 SET idle_in_transaction_session_timeout = 0;

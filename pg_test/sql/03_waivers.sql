@@ -1,13 +1,6 @@
 -- Waivers: a reason and an expiry of at most a year are required; expired waivers stop applying.
--- refused(sql): the SQLSTATE, message and hint of the error a statement raises.
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE ROLE rt_waived_su SUPERUSER NOLOGIN;
 CREATE ROLE rt_other_su SUPERUSER NOLOGIN;
 

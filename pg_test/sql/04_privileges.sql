@@ -1,5 +1,7 @@
 -- Who may look: PUBLIC may not, an auditor member may and gets not_assessed rows for what
 -- needs superuser, and nobody but the superuser may waive.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE ROLE rt_nobody LOGIN;
 CREATE ROLE rt_auditor LOGIN;
 GRANT ge_security_auditor TO rt_auditor;

@@ -1,4 +1,6 @@
 -- Installing in a second database reuses the cluster-wide auditor role; drop and re-create work.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE DATABASE rt_second;
 \c rt_second
 CREATE EXTENSION ge_security;

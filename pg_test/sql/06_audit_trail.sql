@@ -1,13 +1,6 @@
 -- The audit trail: native trigger rows, append-only guard, sealing, verification, proofs.
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE ROLE rt_app LOGIN;
 CREATE ROLE rt_reader LOGIN;
 GRANT ge_security_auditor TO rt_reader;

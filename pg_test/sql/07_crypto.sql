@@ -1,13 +1,6 @@
 -- Column encryption: envelope, binding to context and aad, hostile input, grants, rotation.
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SELECT key_id, active, fingerprint ~ '^[0-9a-f]{16}$' AS fingerprint_shape FROM ge_security.keyring_status();
 -- key material is nowhere in the settings
 SELECT count(*) AS settings_with_key_material FROM pg_settings WHERE setting ~ '[0-9a-f]{64}';

@@ -1,5 +1,7 @@
 -- secdef_function_no_search_path and rls_missing_on_tenant_table: weak objects are reported,
 -- hardened twins are not, and the remediation runs.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE ROLE rt_app LOGIN;
 SET ge_security.app_roles = 'rt_app';
 CREATE SCHEMA "rt; drop table x; --";

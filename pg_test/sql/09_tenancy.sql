@@ -1,13 +1,6 @@
 -- Tenant isolation: the fail-closed helper, probes as the app role, coverage and RLS checks.
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE ROLE rt_app LOGIN;
 CREATE ROLE rt_owner NOLOGIN;
 CREATE SCHEMA "rt tenants";

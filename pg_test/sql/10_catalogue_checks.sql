@@ -1,6 +1,8 @@
 -- Grants, functions, languages, extensions, resource limits and PII auditing: each weak
 -- object is reported, its hardened twin is not, and the remediation runs where it is SQL.
 -- the test cluster ends idle transactions server-wide; the app-role timeout twins need it off
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SET idle_in_transaction_session_timeout = 0;
 CREATE ROLE rt_app LOGIN CONNECTION LIMIT 20;
 CREATE ROLE rt_app2 LOGIN;

@@ -1,5 +1,7 @@
 -- apply_role_model() and lockdown_role(): what they change, that the result passes the role
 -- checks, and that lockdown is recorded in the audit trail.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE ROLE rt_migrator LOGIN;
 CREATE SCHEMA "rt shop" AUTHORIZATION rt_migrator;
 CREATE TABLE "rt shop".orders (id serial PRIMARY KEY, total numeric);

@@ -1,5 +1,7 @@
 -- Reporting roles reading PII, pgaudit classes, the archiver and the TLS files of this
 -- (hardened) cluster: weak twins are reported, remediation runs, hardened twins are not.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE ROLE rt_reporting LOGIN;
 CREATE ROLE rt_reporting2 LOGIN;
 CREATE ROLE rt_auditor LOGIN IN ROLE ge_security_auditor;

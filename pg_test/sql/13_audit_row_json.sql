@@ -1,5 +1,7 @@
 -- The audited rows are exactly to_jsonb(row), whether the trigger builds them directly (integer,
 -- boolean and text columns) or through to_jsonb (any other type): hostile values included.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 CREATE TABLE rt_direct (
   id bigint PRIMARY KEY, small smallint, medium integer, flag boolean,
   body text, short varchar(12), padded char(6), "Odd ""Name""" text, gone int

@@ -1,15 +1,9 @@
 -- Edge cases of the audit trigger found in review: misuse of the trigger function, values stored
 -- differently but equal, json jsonb cannot hold, session output settings, renamed schemas,
 -- deferrable keys, partitions and inheritance children, and an id sequence that caches.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 \set VERBOSITY terse
--- the SQLSTATE and message of a statement's error
-CREATE FUNCTION pg_temp.error_of(statement text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE statement;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 -- The trigger function attached by hand in a way it cannot work is refused, never run: a
 -- statement-level INSERT has no row (this crashed the server), a BEFORE trigger would cancel rows.

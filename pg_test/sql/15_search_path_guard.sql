@@ -2,17 +2,8 @@
 -- search_path starts with a schema an ordinary role writes (a common mistake) calls every
 -- function of the extension; the role planted operators and functions there that record a
 -- canary and try to make it superuser. Nothing planted may run.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS ge_security;
-RESET client_min_messages;
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 
 -- 1. The rule, kept as the code grows: a function of the extension either pins search_path
 -- to pg_catalog, pg_temp, or is listed here and called below under the hostile path. A new

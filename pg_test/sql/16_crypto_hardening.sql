@@ -2,19 +2,11 @@
 -- tests real state (envelopes in registered columns, audit triggers that work), the plaintext
 -- remediation applies whole or not at all, decrypt refuses NUL, reencrypt_column() checks
 -- ownership before locking and is immune to the caller's search_path.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS ge_security;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
-
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
 
 -- findings of one check about the schema rh
 CREATE FUNCTION pg_temp.findings(check_name text)

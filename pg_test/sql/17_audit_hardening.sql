@@ -12,17 +12,9 @@ CREATE DATABASE ah_audit;
 SET client_min_messages = warning;
 -- (dblink first: once ge_security is installed, CREATE EXTENSION is recorded in the trail)
 CREATE EXTENSION dblink;
-CREATE EXTENSION ge_security;
 RESET client_min_messages;
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 -- ===== 5a. The empty trail and the genesis digest verify (both reported block_link_broken).
 SELECT ge_security.audit_digest() AS empty_digest;
 SELECT ok, problem, detail FROM ge_security.audit_verify(ge_security.audit_digest());

@@ -1,34 +1,25 @@
 -- Settings that quietly change results are refused or reported; remediations that would stop
 -- the server are not offered as runnable SQL; the role model refuses schemas it must not own;
 -- waivers written around waive() do not count.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS ge_security;
-RESET client_min_messages;
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT detail text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
-END $fn$;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 
 -- 1. Values no setting can mean are refused when set (22023), naming the setting.
-SELECT * FROM pg_temp.refused($$SET ge_security.pii_patterns = '(email'$$);
-SELECT * FROM pg_temp.refused($$SET ge_security.pii_patterns = '[[:nope:]]'$$);
-SELECT * FROM pg_temp.refused($$SET ge_security.app_roles = 'app_user, $$ || repeat('x', 100) || $$'$$);
-SELECT * FROM pg_temp.refused($$SET ge_security.readonly_roles = E'report\nuser'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.pii_patterns = '(email'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.pii_patterns = '[[:nope:]]'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.app_roles = 'app_user, $$ || repeat('x', 100) || $$'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.readonly_roles = E'report\nuser'$$);
 -- (PostgreSQL's own message quotes the value; the DETAIL, ours, quotes a short prefix)
 SELECT code, left(message, 60) AS message, detail
-  FROM pg_temp.refused($$SET ge_security.superuser_allowlist = 'postgres, $$ || repeat('y', 100000) || $$'$$);
-SELECT * FROM pg_temp.refused($$SET ge_security.tenant_columns = E'tenant_id,x\ty'$$);
-SELECT * FROM pg_temp.refused($$SET ge_security.actor_setting = 'app.actor; DROP TABLE x'$$);
-SELECT * FROM pg_temp.refused($$SET ge_security.actor_setting = '.leading.dot'$$);
+  FROM pg_temp.error_report($$SET ge_security.superuser_allowlist = 'postgres, $$ || repeat('y', 100000) || $$'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.tenant_columns = E'tenant_id,x\ty'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.actor_setting = 'app.actor; DROP TABLE x'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.actor_setting = '.leading.dot'$$);
 -- a refused value leaves the previous one in place
 SHOW ge_security.pii_patterns;
 -- valid values are taken
-SELECT * FROM pg_temp.refused($$SET ge_security.pii_patterns = '(^|_)(email|phone)($|_)'$$);
-SELECT * FROM pg_temp.refused($$SET ge_security.actor_setting = 'myapp.current_actor'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.pii_patterns = '(^|_)(email|phone)($|_)'$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SET ge_security.actor_setting = 'myapp.current_actor'$$);
 RESET ge_security.pii_patterns;
 RESET ge_security.actor_setting;
 
@@ -86,10 +77,10 @@ SELECT check_id, remediation FROM ge_security.assess('info', true)
    AND remediation !~ '^\s*BEGIN;.*COMMIT;' AND remediation !~ '^\s*DO ' ORDER BY 1;
 
 -- 4. The role model refuses schemas it must not hand to an application owner.
-SELECT * FROM pg_temp.refused($$SELECT ge_security.apply_role_model('ge_security', 'st_owner', 'st_rw', 'st_ro')$$);
-SELECT * FROM pg_temp.refused($$SELECT ge_security.apply_role_model('pg_catalog', 'st_owner', 'st_rw', 'st_ro')$$);
-SELECT * FROM pg_temp.refused($$SELECT ge_security.apply_role_model('information_schema', 'st_owner', 'st_rw', 'st_ro')$$);
-SELECT * FROM pg_temp.refused($$SELECT ge_security.apply_role_model('pg_toast', 'st_owner', 'st_rw', 'st_ro')$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SELECT ge_security.apply_role_model('ge_security', 'st_owner', 'st_rw', 'st_ro')$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SELECT ge_security.apply_role_model('pg_catalog', 'st_owner', 'st_rw', 'st_ro')$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SELECT ge_security.apply_role_model('information_schema', 'st_owner', 'st_rw', 'st_ro')$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SELECT ge_security.apply_role_model('pg_toast', 'st_owner', 'st_rw', 'st_ro')$$);
 -- nothing was created or handed over
 SELECT count(*) AS roles_created FROM pg_roles WHERE rolname IN ('st_owner', 'st_rw', 'st_ro');
 SELECT pg_get_userbyid(c.relowner) AS waiver_owner FROM pg_class c WHERE c.oid = 'ge_security.waiver'::regclass;
@@ -98,7 +89,7 @@ SELECT pg_get_userbyid(c.relowner) AS waiver_owner FROM pg_class c WHERE c.oid =
 -- granted) hides nothing.
 CREATE ROLE st_rogue SUPERUSER NOLOGIN;
 SELECT status FROM ge_security.assess('info', true) WHERE check_id = 'superuser_not_allowlisted' AND object_name = 'role st_rogue';
-SELECT * FROM pg_temp.refused($$SELECT ge_security.waive('superuser_not_allowlisted', 'role st_rogue', 'x', 'infinity')$$);
+SELECT code, message, detail FROM pg_temp.error_report($$SELECT ge_security.waive('superuser_not_allowlisted', 'role st_rogue', 'x', 'infinity')$$);
 INSERT INTO ge_security.waiver (check_id, object_name, reason, expires_at)
   VALUES ('superuser_not_allowlisted', 'role st_rogue', 'written by hand', 'infinity');
 SELECT status FROM ge_security.assess('info', true) WHERE check_id = 'superuser_not_allowlisted' AND object_name = 'role st_rogue';

@@ -1,22 +1,11 @@
 -- Policy drift: approving a baseline, drift() against it, drift_check() recording each item once,
 -- assess() reporting unapproved drift, who may do what, and hostile names. Everything runs in
 -- one transaction that is rolled back (roles included).
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS ge_security;
-RESET client_min_messages;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 BEGIN;
 -- drift event ids are a sequence, which rollbacks do not rewind: start them at 1 in this file
 SELECT setval('ge_security.drift_event_id_seq', 1, false) AS first_event_id;
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-GRANT EXECUTE ON FUNCTION pg_temp.refused(text) TO PUBLIC;
-
 CREATE ROLE dr_app LOGIN;
 CREATE ROLE dr_auditor LOGIN IN ROLE ge_security_auditor;
 CREATE ROLE dr_flipper LOGIN;

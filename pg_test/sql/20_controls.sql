@@ -3,8 +3,9 @@
 -- pg_test/controls/), and the checks added for the evidence auditors ask for, each with a weak
 -- and a hardened twin: replication roles and log_replication_commands, log rotation and
 -- retention, log_timezone, dormant LOGIN roles, the server's minor release.
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS ge_security;
 CREATE EXTENSION IF NOT EXISTS dblink;
 RESET client_min_messages;
 

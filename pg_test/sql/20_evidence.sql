@@ -2,25 +2,14 @@
 -- reports the audit trail and the baseline (and notices a tampered baseline), is sealed by a
 -- digest; evidence_report() is one self-contained HTML page that escapes hostile names. Who may
 -- read it. Everything runs in one transaction that is rolled back.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS ge_security;
-RESET client_min_messages;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 BEGIN;
 -- earlier files' security DDL is in the trail (recorded by the DDL guard) and no worker seals
 -- in this cluster: seal it so that the trail verifies without an unsealed backlog
 SELECT ge_security.audit_seal() >= 0 AS sealed_earlier_rows;
 -- drift event ids are a sequence, which rollbacks do not rewind: start them at 1 in this file
 SELECT setval('ge_security.drift_event_id_seq', 1, false) AS first_event_id;
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-GRANT EXECUTE ON FUNCTION pg_temp.refused(text) TO PUBLIC;
-
 CREATE ROLE ev_app LOGIN;
 CREATE ROLE ev_auditor LOGIN IN ROLE ge_security_auditor;
 CREATE ROLE ev_partial LOGIN;

@@ -1,21 +1,11 @@
 -- The metrics view: one row per metric for postgres_exporter, readable by auditors (the exporter's
 -- role is made a member) and not by applications; values follow the state they measure; a part
 -- that cannot be read is NaN with an error label instead of failing the view. Rolled back.
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS ge_security;
-RESET client_min_messages;
+\getenv abs_srcdir PG_ABS_SRCDIR
+\i :abs_srcdir/sql/setup.inc
 BEGIN;
 -- drift event ids are a sequence, which rollbacks do not rewind: start them at 1 in this file
 SELECT setval('ge_security.drift_event_id_seq', 1, false) AS first_event_id;
-CREATE FUNCTION pg_temp.refused(statement text, OUT code text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $fn$
-BEGIN
-  EXECUTE statement;
-  code := 'none';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $fn$;
-GRANT EXECUTE ON FUNCTION pg_temp.refused(text) TO PUBLIC;
 CREATE ROLE mt_app LOGIN;
 CREATE ROLE mt_exporter LOGIN IN ROLE pg_monitor, ge_security_auditor;
 

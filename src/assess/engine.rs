@@ -44,8 +44,7 @@ login_role AS (
   WHERE r.rolcanlogin AND r.rolname !~ '^pg_' AND r.rolname <> ALL ($1::text[])),
 user_schema AS (
   SELECT n.oid, n.nspname, n.nspowner FROM pg_catalog.pg_namespace n
-  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-    AND n.nspname !~ '^pg_(temp|toast_temp)_'
+  WHERE NOT ge_security.system_schema(n.nspname)
     AND n.oid NOT IN (SELECT e.extnamespace FROM pg_catalog.pg_extension e
                       WHERE e.extname = 'ge_security')
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d

@@ -20,19 +20,19 @@ const PASSWORD_CHANGES_FROM_TRAIL: &str = "SELECT l.row_key ->> 'role' AS role, 
 
 const ROLES: &str = r#"
 WITH password_changes AS ({password_changes}),
+system_schema AS (
+  SELECT n.oid FROM pg_catalog.pg_namespace n WHERE ge_security.system_schema(n.nspname)),
 owned AS (
   SELECT owner, count(*)::int AS n FROM (
     SELECT c.relowner AS owner FROM pg_catalog.pg_class c
-     WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
-                                  'pg_toast'::regnamespace)
+     WHERE c.relnamespace NOT IN (SELECT oid FROM system_schema)
        AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
     UNION ALL
     SELECT p.proowner FROM pg_catalog.pg_proc p
-     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+     WHERE p.pronamespace NOT IN (SELECT oid FROM system_schema)
     UNION ALL
     SELECT n.nspowner FROM pg_catalog.pg_namespace n
-     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-       AND n.nspname !~ '^pg_(temp|toast_temp)_') o
+     WHERE n.oid NOT IN (SELECT oid FROM system_schema)) o
   GROUP BY owner)
 SELECT r.rolname::text, r.rolcanlogin, r.rolsuper,
        pg_catalog.array_remove(ARRAY[

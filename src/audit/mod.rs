@@ -90,20 +90,21 @@ fn namespace_name(rel: &PgRelation) -> Option<std::ffi::CString> {
     (!name.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(name) }.to_owned())
 }
 
-/// The members of a PostgreSQL list of OIDs (NIL is empty).
+/// The members of a PostgreSQL list of OIDs (NIL is empty), read through pgrx's typed
+/// `List`, which checks the list's node tag before its cells are read as OIDs.
 ///
 /// # Safety
-/// `list` is NIL (NULL) or a valid `T_OidList` whose cells are read while it is alive.
+/// `list` is NIL (NULL) or a valid PostgreSQL `List` that stays alive while it is read.
 unsafe fn list_oids(list: *const pg_sys::List) -> Vec<pg_sys::Oid> {
-    if list.is_null() {
-        return Vec::new();
-    }
-    // SAFETY: the caller's guarantee: `length` cells, each holding an OID.
-    unsafe {
-        (0..(*list).length as usize)
-            .map(|n| (*(*list).elements.add(n)).oid_value)
-            .collect()
-    }
+    pgrx::memcx::current_context(|memcx| {
+        // SAFETY: the caller's guarantee (NULL or a live List whose tag may be read); the list
+        // is only read here, within the current memory context, and copied out.
+        unsafe { pgrx::list::List::<pg_sys::Oid>::downcast_ptr_in_memcx(list.cast_mut(), memcx) }
+            .map(|oids| oids.iter().copied().collect())
+            .unwrap_or_else(|| {
+                GeError::new(Kind::Internal, "ge_security expected a list of OIDs").raise()
+            })
+    })
 }
 
 /// The trail records table and column names as text the extension handles as UTF-8; in a

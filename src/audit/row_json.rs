@@ -6,7 +6,7 @@ use super::name_bytes;
 use super::writer::{jsonb_from_text, jsonb_with_text, output_bytes, StoredJsonb};
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::CaughtError;
-use pgrx::{PgMemoryContexts, PgRelation, PgSqlErrorCode, PgTryBuilder};
+use pgrx::{PgMemoryContexts, PgRelation, PgSqlErrorCode};
 
 /// Raw datums and null flags of a tuple, one per attribute of the relation.
 pub struct Deformed {
@@ -267,37 +267,10 @@ const JSON_REFUSALS: &[PgSqlErrorCode] = &[
 /// subtransaction, and any other one is raised again (so that an EXCEPTION block around the
 /// audited statement finds the subtransactions as it left them).
 fn in_subtransaction<T>(codes: &'static [PgSqlErrorCode], build: impl FnOnce() -> T) -> Option<T> {
-    // SAFETY: inside the trigger's transaction; the subtransaction begun here is released or
-    // rolled back on every path, and the caller's memory context and resource owner are restored
-    // after either, as PL/pgSQL's exception blocks do.
-    unsafe {
-        let context = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(context);
-        let restore = move || {
-            pg_sys::MemoryContextSwitchTo(context);
-            pg_sys::CurrentResourceOwner = owner;
-        };
-        let build = std::panic::AssertUnwindSafe(build);
-        PgTryBuilder::new(move || {
-            let built = build();
-            pg_sys::ReleaseCurrentSubTransaction();
-            restore();
-            Some(built)
-        })
-        .catch_others(move |error| {
-            pg_sys::MemoryContextSwitchTo(context);
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            restore();
-            match &error {
-                CaughtError::PostgresError(report) if codes.contains(&report.sql_error_code()) => {
-                    None
-                }
-                _ => error.rethrow(),
-            }
-        })
-        .execute()
+    match crate::subtransaction::run(build).map_err(|error| *error) {
+        Ok(built) => Some(built),
+        Err(CaughtError::PostgresError(report)) if codes.contains(&report.sql_error_code()) => None,
+        Err(error) => error.rethrow(),
     }
 }
 

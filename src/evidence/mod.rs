@@ -22,44 +22,21 @@ const QUOTED_FINDINGS: usize = 20;
 /// Run `build` in a subtransaction; an ERROR becomes `{"error": "..."}` (cancellation and
 /// shutdown are raised again).
 fn section(build: impl FnOnce() -> Value) -> Value {
-    // SAFETY: the usual internal-subtransaction pattern: memory context and resource owner are
-    // restored on both paths, and the subtransaction is released or rolled back exactly once.
-    unsafe {
-        let context = pg_sys::CurrentMemoryContext;
-        let owner = pg_sys::CurrentResourceOwner;
-        pg_sys::BeginInternalSubTransaction(std::ptr::null());
-        pg_sys::MemoryContextSwitchTo(context);
-        let restore = move || {
-            pg_sys::MemoryContextSwitchTo(context);
-            pg_sys::CurrentResourceOwner = owner;
+    crate::subtransaction::run(build).unwrap_or_else(|error| {
+        let report = match error.as_ref() {
+            CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+            CaughtError::RustPanic { ereport, .. } => ereport,
         };
-        let build = std::panic::AssertUnwindSafe(build);
-        PgTryBuilder::new(move || {
-            let built = build();
-            pg_sys::ReleaseCurrentSubTransaction();
-            restore();
-            built
-        })
-        .catch_others(move |error| {
-            pg_sys::MemoryContextSwitchTo(context);
-            pg_sys::RollbackAndReleaseCurrentSubTransaction();
-            restore();
-            let report = match &error {
-                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
-                CaughtError::RustPanic { ereport, .. } => ereport,
-            };
-            if [
-                PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
-                PgSqlErrorCode::ERRCODE_ADMIN_SHUTDOWN,
-            ]
-            .contains(&report.sql_error_code())
-            {
-                error.rethrow();
-            }
-            json!({ "error": report.message() })
-        })
-        .execute()
-    }
+        if [
+            PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            PgSqlErrorCode::ERRCODE_ADMIN_SHUTDOWN,
+        ]
+        .contains(&report.sql_error_code())
+        {
+            error.rethrow();
+        }
+        json!({ "error": report.message() })
+    })
 }
 
 /// One jsonb value computed by `query` (NULL reads as JSON null).
