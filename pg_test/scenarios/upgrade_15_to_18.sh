@@ -53,7 +53,7 @@ INSERT INTO clients SELECT g, 'client ' || g, repeat('x', g * 37), g / 7.0, DATE
 UPDATE clients SET score = score * 2, extra = extra || '{"updated": true}' WHERE id % 3 = 0;
 DELETE FROM clients WHERE id > 50;
 SELECT ge_security.audit_seal();
-CREATE TABLE scratch (id int);
+CREATE TABLE scratch (id int PRIMARY KEY);
 SELECT ge_security.enable_audit('scratch');
 INSERT INTO scratch SELECT generate_series(1, 5);
 TRUNCATE scratch;
