@@ -73,7 +73,9 @@ HBA
 cluster_start "$dir/hard"
 cluster_psql "$dir/hard" 54384 postgres -q -c "CREATE EXTENSION ge_security"
 # what a build without TLS or without pgaudit cannot avoid (the wheel's PostgreSQL 18 has neither)
+# (without TLS, hostssl rules cannot match and pg_hba_file_rules says so: hba_parse_error)
 left=""
+pg_has_ssl || left="$left hba_parse_error"
 pg_has_pgaudit || left="$left pgaudit_not_loaded"
 if pg_has_ssl; then
   [ "$(cluster_psql "$dir/hard" 54384 postgres -qtA -c "SHOW ssl")" = on ] || { echo "TLS is not on"; exit 1; }

