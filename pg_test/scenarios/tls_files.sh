@@ -4,6 +4,7 @@
 # unparsable or not regular files, and keys readable by others, each raise their finding; ssl off skips them.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
+skip_unless_tls tls_files
 scratch_dir tls
 port=54380
 data="$dir/c/data"

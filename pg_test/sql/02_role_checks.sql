@@ -27,7 +27,9 @@ CREATE ROLE rt_nologin_member NOLOGIN;
 GRANT rt_group_mid TO rt_nologin_member;
 -- weak: md5, plain text, missing password, no expiry; twin: SCRAM with expiry
 SET password_encryption = 'md5';
+SET client_min_messages = error;  -- PostgreSQL 18 warns that MD5 passwords are deprecated
 CREATE ROLE rt_login_md5 LOGIN PASSWORD 'secret-md5' VALID UNTIL '2099-01-01';
+RESET client_min_messages;
 SET password_encryption = 'scram-sha-256';
 CREATE ROLE rt_login_plain LOGIN PASSWORD 'to-be-plain' VALID UNTIL '2099-01-01';
 UPDATE pg_authid SET rolpassword = 'hunter2' WHERE rolname = 'rt_login_plain';

@@ -6,7 +6,9 @@ CREATE ROLE rt_nobody LOGIN;
 CREATE ROLE rt_auditor LOGIN;
 GRANT ge_security_auditor TO rt_auditor;
 SET password_encryption = 'md5';
+SET client_min_messages = error;  -- PostgreSQL 18 warns that MD5 passwords are deprecated
 CREATE ROLE rt_md5_victim LOGIN PASSWORD 'weak' VALID UNTIL '2099-01-01';
+RESET client_min_messages;
 RESET password_encryption;
 
 SET ROLE rt_nobody;

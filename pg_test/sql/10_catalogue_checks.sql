@@ -43,7 +43,7 @@ GRANT EXECUTE ON FUNCTION rt_hard.pinned() TO rt_app;
 
 -- languages and extensions
 CREATE LANGUAGE rt_untrusted HANDLER plpgsql_call_handler;
-CREATE EXTENSION pgcrypto SCHEMA public;
+CREATE EXTENSION citext SCHEMA public;
 CREATE EXTENSION dblink SCHEMA rt_extensions;
 
 -- PII: a table with an email column, unaudited; its twin is audited
@@ -77,7 +77,7 @@ SELECT check_id, object_name FROM rt_findings ORDER BY 1, 2;
 
 DROP VIEW rt_findings;
 DROP EXTENSION dblink;
-DROP EXTENSION pgcrypto;
+DROP EXTENSION citext;
 DROP LANGUAGE rt_untrusted;
 ALTER DEFAULT PRIVILEGES FOR ROLE rt_owner IN SCHEMA "rt Weak" REVOKE ALL ON TABLES FROM PUBLIC;
 REVOKE CONNECT, TEMPORARY ON DATABASE contrib_regression FROM PUBLIC;

@@ -304,9 +304,11 @@ WHERE NOT (s.row_ok AND s.truncate_ok)"#,
              are not ge_security envelopes (version byte 1, at least 33 bytes): the registry says \
              encrypted while the column holds plaintext. Only counts are reported, never values.",
         requires: None,
-        // Reading rows needs dynamic SQL: query_to_xml() runs the sample as the caller (column
-        // privileges are enough: no system column is read). A column the caller may not read,
-        // or whose rows row-level security hides, is not_assessed.
+        // Reading rows needs dynamic SQL: ts_stat() runs the sample as the caller (column
+        // privileges are enough: no system column is read) and counts the rows per word, one
+        // word per row, 'plain' or 'envelope' (query_to_xml() would need a server built with
+        // libxml). A column the caller may not read, or whose rows row-level security hides,
+        // is not_assessed: its sample query is one that reads nothing.
         finder: r#",
 protected AS (
   SELECT r.oid AS relid, r.qualified, r.relkind, a.attname, pc.context, pc.aad_column,
@@ -326,24 +328,22 @@ protected AS (
   JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attname = pc.column_name
    AND a.attnum > 0 AND NOT a.attisdropped
   WHERE r.relkind IN ('r', 'p')),
-sampled AS (
-  SELECT p.*, CASE WHEN p.is_bytea AND p.readable AND NOT p.rls_hides THEN pg_catalog.query_to_xml(
-           pg_catalog.format(
-             'SELECT pg_catalog.count(*) AS sampled, pg_catalog.count(*) FILTER (WHERE CASE '
-             'WHEN pg_catalog.length(x.v) OPERATOR(pg_catalog.>=) 33 '
-             'THEN pg_catalog.get_byte(x.v, 0) OPERATOR(pg_catalog.<>) 1 ELSE true END) AS plain '
-             'FROM (SELECT s.%1$I AS v FROM %2$s s TABLESAMPLE SYSTEM (%3$s) '
-             'WHERE s.%1$I IS NOT NULL LIMIT 200) x',
-             p.attname, p.qualified, p.percent),
-           false, true, '') END AS sample
-  FROM protected p),
 counted AS (
-  SELECT s.*,
-         ((pg_catalog.xpath('/row/sampled/text()', s.sample))[1])::pg_catalog.text::pg_catalog.int8 AS n,
-         ((pg_catalog.xpath('/row/plain/text()', s.sample))[1])::pg_catalog.text::pg_catalog.int8 AS plain,
-         CASE WHEN s.aad_column IS NULL THEN ''
-              ELSE pg_catalog.format(', %I::text', s.aad_column) END AS aad_arg
-  FROM sampled s)
+  SELECT p.*, t.n, t.plain,
+         CASE WHEN p.aad_column IS NULL THEN ''
+              ELSE pg_catalog.format(', %I::text', p.aad_column) END AS aad_arg
+  FROM protected p
+  CROSS JOIN LATERAL (
+    SELECT COALESCE(pg_catalog.sum(w.ndoc), 0)::pg_catalog.int8 AS n,
+           COALESCE(pg_catalog.sum(w.ndoc) FILTER (WHERE w.word = 'plain'), 0)::pg_catalog.int8 AS plain
+    FROM pg_catalog.ts_stat(CASE WHEN p.is_bytea AND p.readable AND NOT p.rls_hides THEN pg_catalog.format(
+           'SELECT CASE WHEN CASE WHEN pg_catalog.length(x.v) OPERATOR(pg_catalog.>=) 33 '
+           'THEN pg_catalog.get_byte(x.v, 0) OPERATOR(pg_catalog.<>) 1 ELSE true END '
+           'THEN ''plain''::pg_catalog.tsvector ELSE ''envelope''::pg_catalog.tsvector END '
+           'FROM (SELECT s.%1$I AS v FROM %2$s s TABLESAMPLE SYSTEM (%3$s) '
+           'WHERE s.%1$I IS NOT NULL LIMIT 200) x',
+           p.attname, p.qualified, p.percent)
+         ELSE 'SELECT NULL::pg_catalog.tsvector WHERE false' END) w) t)
 SELECT 'column', pg_catalog.format('%s.%I', c.qualified, c.attname),
        CASE WHEN NOT c.is_bytea
               THEN pg_catalog.format('protected column %s.%I is of type %s and cannot hold ge_security envelopes',

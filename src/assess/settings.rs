@@ -76,7 +76,7 @@ const ARCHIVING: &[&str] = &["ISO27001:A.8.13", "ISO27001:A.8.16", "SOC2:A1.2", 
 /// the extension is built for are listed: on another major the check is not_assessed.
 macro_rules! newest_minor_releases {
     () => {
-        "(15, 20)"
+        "(15, 20), (18, 6)"
     };
 }
 macro_rules! newest_minor_releases_as_of {
@@ -134,11 +134,16 @@ pub const CHECKS: &[Check] = &[
         description: "Connections cannot be encrypted: passwords, queries and results cross the \
                       network in clear.",
         requires: visible!("ssl"),
-        // ssl = on with a missing or unreadable certificate or key keeps the server from
-        // starting: the fix is offered as SQL only when both files are usable as they are.
+        // ssl = on with a missing or unreadable certificate or key, or on a server built
+        // without TLS support (ssl_library is empty), keeps the server from starting: the fix is
+        // offered as SQL only when the build has TLS and both files are usable as they are.
         finder: r#"
 SELECT 'setting', 'setting ' || s.name, 'ssl is off',
-       CASE WHEN u.problem IS NULL
+       CASE WHEN pg_catalog.current_setting('ssl_library') = ''
+            THEN '-- Not runnable: this PostgreSQL was built without TLS support (ssl_library is empty), '
+                 'so ssl = on would keep it from starting. Install a build with TLS (your distribution''s '
+                 'packages), then run: ALTER SYSTEM SET ssl = ''on''; SELECT pg_catalog.pg_reload_conf();'
+            WHEN u.problem IS NULL
             THEN 'ALTER SYSTEM SET ssl = ''on''; SELECT pg_catalog.pg_reload_conf();'
             ELSE pg_catalog.format('-- Not runnable yet: with ssl = on the server would refuse to start, '
                                    'because %s. Install the certificate and key (key mode 0600, owned by '
@@ -185,7 +190,15 @@ WHERE s.name = 'ssl' AND s.setting = 'off'"#,
         "idle_in_transaction_session_timeout", "s.setting = '0'", "10min"),
     setting_check!("log_connections_off", Medium, "Connections are not logged", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.20"],
         "Without log_connections there is no record of who connected from where.",
-        "log_connections", "s.setting = 'off'", "on"),
+        // off (15); on 18 a list of aspects, empty by default: anything short of what on means
+        // there (receipt, authentication and authorization) or all
+        "log_connections",
+        "NOT (pg_catalog.lower(s.setting) IN ('on', 'true', 'yes', '1') \
+           OR pg_catalog.string_to_array(pg_catalog.replace(pg_catalog.lower(s.setting), ' ', ''), ',') \
+              && ARRAY['all'] \
+           OR pg_catalog.string_to_array(pg_catalog.replace(pg_catalog.lower(s.setting), ' ', ''), ',') \
+              @> ARRAY['receipt', 'authentication', 'authorization'])",
+        "on"),
     setting_check!("log_disconnections_off", Low, "Disconnections are not logged", &["ISO27001:A.8.15", "ISO27001:A.8.9", "SOC2:CC7.2", "CIS:3.1.21"],
         "Session ends and durations are not recorded.",
         "log_disconnections", "s.setting = 'off'", "on"),
@@ -222,9 +235,10 @@ WHERE s.name = 'ssl' AND s.setting = 'off'"#,
                    pg_catalog.concat_ws(',', NULLIF(s.setting, ''), 'pgaudit')) \
                  ELSE pg_catalog.format('-- Not runnable yet: pgaudit is not installed on this server, and a \
                    library in shared_preload_libraries that is missing keeps the server from starting. \
-                   Install it (Debian: apt install postgresql-15-pgaudit), then run: \
+                   Install it (Debian: apt install postgresql-%s-pgaudit), then run: \
                    ALTER SYSTEM SET shared_preload_libraries = %L; \
                    ALTER SYSTEM SET pgaudit.log = ''ddl, role, write''; -- and restart the server', \
+                   pg_catalog.current_setting('server_version_num')::integer / 10000, \
                    pg_catalog.concat_ws(',', NULLIF(s.setting, ''), 'pgaudit')) END, \
                  pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting) \
                  FROM pg_catalog.pg_settings s WHERE s.name = 'shared_preload_libraries' \

@@ -36,6 +36,18 @@ fn check_may_lock_down(role_oid: pg_sys::Oid, quoted: &str) {
         .hint("Ask a superuser or a role with CREATEROLE to run it.")
         .raise();
     }
+    // PostgreSQL 16 and later: CREATEROLE alters only the roles it holds with ADMIN OPTION
+    #[cfg(not(feature = "pg15"))]
+    // SAFETY: a catalog lookup of role memberships of two existing roles.
+    if !unsafe { pg_sys::is_admin_of_role(pg_sys::GetUserId(), role_oid) } {
+        GeError::new(
+            Kind::InsufficientPrivilege,
+            format!("locking down role {quoted} needs the ADMIN option on it"),
+        )
+        .detail("lockdown_role() runs ALTER ROLE ... NOLOGIN as its caller; from PostgreSQL 16 on, CREATEROLE alters only roles held WITH ADMIN OPTION.")
+        .hint("Ask a superuser, or a role with CREATEROLE and the ADMIN option on it, to run it.")
+        .raise();
+    }
 }
 
 /// Make `role` NOLOGIN, terminate its sessions, and record both in the trail. It runs as its

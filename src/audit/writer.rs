@@ -421,6 +421,18 @@ pub fn jsonb_from_text(json: &[u8]) -> StoredJsonb {
     jsonb_with_text(datum)
 }
 
+/// `ExecInsertIndexTuples` for an insert: PostgreSQL 16 added `onlySummarizing` (for HOT
+/// updates; an insert updates every index, so false).
+macro_rules! exec_insert_index_tuples {
+    ($($arg:expr),+) => {{
+        #[cfg(feature = "pg15")]
+        let list = pg_sys::ExecInsertIndexTuples($($arg),+);
+        #[cfg(not(feature = "pg15"))]
+        let list = pg_sys::ExecInsertIndexTuples($($arg),+, false);
+        list
+    }};
+}
+
 /// Heap insert plus maintenance of every index on the trail, without the executor's plan,
 /// permission checks or triggers (the guard triggers that refuse SQL writes to audit_log do not
 /// fire for the trail's own writer). Indexes a DBA adds for queries work too, expression and
@@ -442,14 +454,14 @@ unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
         let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
         // Stored after the heap insert, so the slot carries the new tuple's TID.
         pg_sys::ExecStoreHeapTuple(tuple, slot, false);
-        let needs_recheck = pg_sys::ExecInsertIndexTuples(
+        let needs_recheck = exec_insert_index_tuples!(
             result,
             slot,
             estate,
             false,
             false,
             std::ptr::null_mut(),
-            std::ptr::null_mut(),
+            std::ptr::null_mut()
         );
         if !needs_recheck.is_null() {
             GeError::new(

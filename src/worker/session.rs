@@ -35,13 +35,20 @@ unsafe extern "C-unwind" fn on_sighup(_signal: std::ffi::c_int) {
     }
 }
 
+// port.h: newer servers (18 among them) name the backend's pqsignal pqsignal_be (a macro keeps the
+// C name).
+#[cfg(feature = "pg15")]
+use pg_sys::pqsignal;
+#[cfg(not(feature = "pg15"))]
+use pg_sys::pqsignal_be as pqsignal;
+
 /// SIGHUP reloads the configuration between cycles; SIGTERM stops the process promptly.
 pub fn attach_signals() {
     // SAFETY: called once at the start of the process, before signals are unblocked; both
     // handlers only set flags and the latch.
     unsafe {
-        pg_sys::pqsignal(pg_sys::SIGHUP as i32, Some(on_sighup));
-        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm));
+        pqsignal(pg_sys::SIGHUP as i32, Some(on_sighup));
+        pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm));
         pg_sys::BackgroundWorkerUnblockSignals();
     }
 }
