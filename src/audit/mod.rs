@@ -8,6 +8,7 @@ mod jsonb_flat;
 mod lockdown;
 mod merkle;
 mod output_settings;
+mod record;
 pub mod redact;
 mod row_json;
 mod seal;

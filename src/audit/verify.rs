@@ -2,7 +2,7 @@
 //! streaming (two cursors in id/block order); also the digest and inclusion proofs.
 use super::jsonb_flat;
 use super::merkle::{self, Hash, RootBuilder};
-use super::writer::{row_hash, StoredRow};
+use super::record::{self, Field, Hashed, Record, COLUMNS, POSITION};
 use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::datum::TimestampWithTimeZone;
@@ -18,10 +18,14 @@ use std::collections::VecDeque;
 const FETCH: i64 = 100;
 const MAX_PROBLEMS: usize = 10_000;
 
-/// Stored values as they are; the columns hashed as text are printed in `read_rows`.
-const ROWS_SQL: &str = "SELECT id, at, txid, actor, session_user_name, current_user_name, \
-    client_addr, application_name, op, table_name, row_key, old_row, new_row, \
-    changed_columns, statement, row_hash FROM ge_security.audit_log ORDER BY id";
+/// Every column of the trail in the record's order (docs/architecture.md, "The audit record"),
+/// stored values as they are; the columns hashed as printed text are printed in `read_rows`.
+fn rows_sql() -> String {
+    format!(
+        "SELECT {} FROM ge_security.audit_log ORDER BY id",
+        record::select_list()
+    )
+}
 
 const BLOCKS_SQL: &str = "SELECT block_no, first_id, last_id, row_count, rows_root, prev_hash, \
     block_hash, sealed_at FROM ge_security.audit_block ORDER BY block_no";
@@ -61,32 +65,29 @@ unsafe fn column_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     varlena::varlena_to_byte_slice(ptr)
 }
 
-/// Output functions of the columns hashed as their text (inet, jsonb, text[]), looked up once
-/// per backend; array_out keeps its type cache in fn_extra, so they live in TopMemoryContext.
-struct TextOutputs {
-    inet: *mut pg_sys::FmgrInfo,
-    jsonb: *mut pg_sys::FmgrInfo,
-    text_array: *mut pg_sys::FmgrInfo,
-}
+/// Output functions of the columns hashed as their printed text (by position in the record,
+/// NULL for the others), looked up once per backend; array_out keeps its type cache in
+/// fn_extra, so they live in TopMemoryContext.
+struct TextOutputs([*mut pg_sys::FmgrInfo; record::COUNT]);
 
 thread_local! {
     static TEXT_OUTPUTS: std::cell::OnceCell<TextOutputs> = const { std::cell::OnceCell::new() };
 }
 
-fn output_function(function: u32) -> *mut pg_sys::FmgrInfo {
+fn output_function(type_oid: pg_sys::Oid) -> *mut pg_sys::FmgrInfo {
     // SAFETY: the FmgrInfo is allocated in TopMemoryContext (it and the cache array_out keeps in
-    // fn_extra live as long as the backend that caches them); `function` is a built-in's OID.
+    // fn_extra live as long as the backend that caches them); `type_oid` is a built-in type of
+    // the record, whose output function getTypeOutputInfo finds (or raises an ERROR).
     unsafe {
+        let mut function = pg_sys::InvalidOid;
+        let mut varlena = false;
+        pg_sys::getTypeOutputInfo(type_oid, &mut function, &mut varlena);
         let flinfo: *mut pg_sys::FmgrInfo = pg_sys::MemoryContextAllocZero(
             pg_sys::TopMemoryContext,
             std::mem::size_of::<pg_sys::FmgrInfo>(),
         )
         .cast();
-        pg_sys::fmgr_info_cxt(
-            pg_sys::Oid::from(function),
-            flinfo,
-            pg_sys::TopMemoryContext,
-        );
+        pg_sys::fmgr_info_cxt(function, flinfo, pg_sys::TopMemoryContext);
         flinfo
     }
 }
@@ -129,17 +130,18 @@ unsafe fn printed_jsonb(
 /// The rows of the batch just fetched into SPI_tuptable, each deformed once (reading columns
 /// one by one through SPI would walk the variable-width row again for every column).
 fn read_rows() -> Vec<Row> {
-    let (inet, jsonb, text_array) = TEXT_OUTPUTS.with(|cell| {
-        let outputs = cell.get_or_init(|| TextOutputs {
-            inet: output_function(pg_sys::F_INET_OUT),
-            jsonb: output_function(pg_sys::F_JSONB_OUT),
-            text_array: output_function(pg_sys::F_ARRAY_OUT),
-        });
-        (outputs.inet, outputs.jsonb, outputs.text_array)
+    let outputs = TEXT_OUTPUTS.with(|cell| {
+        cell.get_or_init(|| {
+            TextOutputs(std::array::from_fn(|k| match COLUMNS[k].hashed {
+                Hashed::Printed => output_function(COLUMNS[k].type_oid),
+                _ => std::ptr::null_mut(),
+            }))
+        })
+        .0
     });
     let mut printed_texts = Vec::new();
-    // SAFETY: SPI_tuptable holds the batch the cursor fetch just returned: rows of ROWS_SQL,
-    // deformed with the table's own descriptor (columns in ROWS_SQL's order); printing and
+    // SAFETY: SPI_tuptable holds the batch the cursor fetch just returned: rows of `rows_sql`,
+    // deformed with the table's own descriptor (columns in the record's order); printing and
     // detoasting allocate in a scratch context reset after each row, after its values are used.
     unsafe {
         let table = pg_sys::SPI_tuptable;
@@ -164,41 +166,34 @@ fn read_rows() -> Vec<Row> {
                 );
                 let value = |k: usize| (!nulls[k]).then_some(values[k]);
                 let bytes = |k: usize| value(k).map(|datum| column_bytes(datum));
-                let id = values[0].value() as i64;
-                let at_micros = values[1].value() as i64;
-                let txid = values[2].value() as u64;
                 printed_texts.clear();
-                let client_addr = printed(inet, value(6), &mut printed_texts);
-                let row_key = printed_jsonb(jsonb, value(10), &mut printed_texts);
-                let old_row = printed_jsonb(jsonb, value(11), &mut printed_texts);
-                let new_row = printed_jsonb(jsonb, value(12), &mut printed_texts);
-                let changed = printed(text_array, value(13), &mut printed_texts);
-                let text_of =
-                    |range: Option<std::ops::Range<usize>>| range.map(|r| &printed_texts[r]);
-                let texts: [Option<&[u8]>; 12] = [
-                    bytes(3),
-                    bytes(4),
-                    bytes(5),
-                    text_of(client_addr),
-                    bytes(7),
-                    bytes(8),
-                    bytes(9),
-                    text_of(row_key),
-                    text_of(old_row),
-                    text_of(new_row),
-                    text_of(changed),
-                    bytes(14),
-                ];
-                let stored = bytes(15).unwrap_or_default();
-                let computed = row_hash(&StoredRow {
-                    id,
-                    at_micros,
-                    txid,
-                    texts,
-                });
+                let printed_ranges: [Option<std::ops::Range<usize>>; record::COUNT] =
+                    std::array::from_fn(|k| match COLUMNS[k] {
+                        record::Column {
+                            hashed: Hashed::Printed,
+                            type_oid: pg_sys::JSONBOID,
+                            ..
+                        } => printed_jsonb(outputs[k], value(k), &mut printed_texts),
+                        record::Column {
+                            hashed: Hashed::Printed,
+                            ..
+                        } => printed(outputs[k], value(k), &mut printed_texts),
+                        _ => None,
+                    });
+                let fields = Record::from_array(std::array::from_fn(|k| match COLUMNS[k].hashed {
+                    Hashed::Integer => Field::Integer(values[k].value() as i64),
+                    Hashed::Stored => Field::Text(bytes(k)),
+                    Hashed::Printed => {
+                        Field::Text(printed_ranges[k].clone().map(|r| &printed_texts[r]))
+                    }
+                    Hashed::Hash => Field::Hash,
+                }));
+                let id = values[POSITION.id].value() as i64;
+                let stored = bytes(POSITION.row_hash).unwrap_or_default();
+                let computed = record::row_hash(&fields);
                 Row {
                     id,
-                    at_micros,
+                    at_micros: values[POSITION.at].value() as i64,
                     leaf: merkle::leaf(id, stored),
                     hash_ok: computed[..] == stored[..],
                 }
@@ -423,7 +418,7 @@ fn audit_verify(
                 .flatten(),
         );
         let mut rows = Stream {
-            cursor: client.open_cursor(ROWS_SQL, &[]),
+            cursor: client.open_cursor(&rows_sql(), &[]),
             buffer: VecDeque::new(),
             done: false,
             convert: read_rows,

@@ -1,7 +1,7 @@
 //! Writes one audit_log row natively: allocates its id under the horizon, hashes the
 //! canonical encoding of what is stored, and inserts the tuple without SQL (no grants needed).
 use super::horizon;
-use crate::canonical::{RowHasher, ROW_ENCODING_V1};
+use super::record::{self, Field, Record};
 use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::pg_sys;
@@ -45,26 +45,6 @@ impl AuditRecord {
             statement,
         }
     }
-}
-
-/// The stored text forms of an audit row, in column order, as hashed (docs/architecture.md,
-/// "Canonical row encoding (version 1)").
-pub struct StoredRow<'a> {
-    pub id: i64,
-    pub at_micros: i64,
-    pub txid: u64,
-    /// actor, session_user_name, current_user_name, client_addr, application_name, op,
-    /// table_name, row_key, old_row, new_row, changed_columns, statement
-    pub texts: [Option<&'a [u8]>; 12],
-}
-
-pub fn row_hash(row: &StoredRow) -> [u8; 32] {
-    let mut hasher = RowHasher::new(ROW_ENCODING_V1);
-    hasher.int(row.id).int(row.at_micros).int(row.txid as i64);
-    for text in row.texts {
-        hasher.text(text);
-    }
-    hasher.finish()
 }
 
 fn relation_oid(namespace: pg_sys::Oid, name: &CStr) -> pg_sys::Oid {
@@ -142,47 +122,26 @@ pub fn trail_sequence() -> pg_sys::Oid {
     trail().sequence
 }
 
-/// The columns of audit_log in the order the writer forms its tuples (docs/architecture.md,
-/// "The audit record").
-const TRAIL_COLUMNS: [(&str, pg_sys::Oid); 16] = [
-    ("id", pg_sys::INT8OID),
-    ("at", pg_sys::TIMESTAMPTZOID),
-    ("txid", pg_sys::XID8OID),
-    ("actor", pg_sys::TEXTOID),
-    ("session_user_name", pg_sys::TEXTOID),
-    ("current_user_name", pg_sys::TEXTOID),
-    ("client_addr", pg_sys::INETOID),
-    ("application_name", pg_sys::TEXTOID),
-    ("op", pg_sys::TEXTOID),
-    ("table_name", pg_sys::TEXTOID),
-    ("row_key", pg_sys::JSONBOID),
-    ("old_row", pg_sys::JSONBOID),
-    ("new_row", pg_sys::JSONBOID),
-    ("changed_columns", pg_sys::TEXTARRAYOID),
-    ("statement", pg_sys::TEXTOID),
-    ("row_hash", pg_sys::BYTEAOID),
-];
-
 /// Where each of the writer's values goes in the tuples of the open audit_log, read from the
 /// relation as locked for this insert (so no cached shape can be stale). A trail whose live
 /// columns are not exactly the expected ones (added, dropped or retyped) is refused: audited
 /// writes fail rather than land misaligned.
-fn trail_positions(log: &pgrx::PgRelation) -> [usize; 16] {
+fn trail_positions(log: &pgrx::PgRelation) -> [usize; record::COUNT] {
     let desc = log.tuple_desc();
-    let mut positions = [0usize; 16];
+    let mut positions = [0usize; record::COUNT];
     let mut live = 0;
     let mut matches = true;
     for (i, att) in desc.iter().enumerate().filter(|(_, att)| !att.is_dropped()) {
         let name = super::name_bytes(&att.attname);
-        match TRAIL_COLUMNS.get(live) {
-            Some((want, want_type)) if name == want.as_bytes() && att.atttypid == *want_type => {
+        match record::COLUMNS.get(live) {
+            Some(want) if name == want.name.as_bytes() && att.atttypid == want.type_oid => {
                 positions[live] = i;
             }
             _ => matches = false,
         }
         live += 1;
     }
-    if !matches || live != TRAIL_COLUMNS.len() {
+    if !matches || live != record::COUNT {
         GeError::new(
             Kind::PrerequisiteState,
             "ge_security.audit_log does not have the columns the audit writer expects",
@@ -478,7 +437,7 @@ unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
 }
 
 /// Append one row to ge_security.audit_log and return its id.
-pub fn write(record: AuditRecord) -> i64 {
+pub fn write(change: AuditRecord) -> i64 {
     if !horizon::is_preloaded() {
         GeError::new(
             Kind::PrerequisiteState,
@@ -511,49 +470,51 @@ pub fn write(record: AuditRecord) -> i64 {
     let current_user = role_name(unsafe { pg_sys::GetUserId() });
     let client = client_addr();
     let application = application_name();
-    let (row_key, old_row, new_row) = (record.row_key, record.old_row, record.new_row);
-    let changed = record
+    let (row_key, old_row, new_row) = (change.row_key, change.old_row, change.new_row);
+    let changed = change
         .changed_columns
         .map(|cols| (text_array(&cols), text_array_text(&cols)));
 
-    let hash = row_hash(&StoredRow {
-        id,
-        at_micros,
-        txid,
-        texts: [
-            actor.as_deref(),
-            Some(&session_user),
-            Some(&current_user),
-            client.as_ref().map(|(_, text)| &text[..]),
-            application.as_deref(),
-            Some(record.op.as_bytes()),
-            record.table_name.as_deref(),
-            row_key.as_ref().map(|j| j.text.as_slice()),
-            old_row.as_ref().map(|j| j.text.as_slice()),
-            new_row.as_ref().map(|j| j.text.as_slice()),
-            changed.as_ref().map(|(_, t)| t.as_slice()),
-            record.statement.as_deref(),
-        ],
+    fn text(j: &Option<StoredJsonb>) -> Field<'_> {
+        Field::Text(j.as_ref().map(|j| j.text.as_slice()))
+    }
+    let hash = record::row_hash(&Record {
+        id: Field::Integer(id),
+        at: Field::Integer(at_micros),
+        txid: Field::Integer(txid as i64),
+        actor: Field::Text(actor.as_deref()),
+        session_user_name: Field::Text(Some(&session_user)),
+        current_user_name: Field::Text(Some(&current_user)),
+        client_addr: Field::Text(client.as_ref().map(|(_, text)| &text[..])),
+        application_name: Field::Text(application.as_deref()),
+        op: Field::Text(Some(change.op.as_bytes())),
+        table_name: Field::Text(change.table_name.as_deref()),
+        row_key: text(&row_key),
+        old_row: text(&old_row),
+        new_row: text(&new_row),
+        changed_columns: Field::Text(changed.as_ref().map(|(_, t)| t.as_slice())),
+        statement: Field::Text(change.statement.as_deref()),
+        row_hash: Field::Hash,
     });
 
-    let datums: [Option<pg_sys::Datum>; 16] = [
-        id.into_datum(),
-        Some(pg_sys::Datum::from(at_micros)),
-        Some(pg_sys::Datum::from(txid)),
-        actor.as_deref().map(text_datum),
-        Some(text_datum(&session_user)),
-        Some(text_datum(&current_user)),
-        client.map(|(datum, _)| datum),
-        application.as_deref().map(text_datum),
-        record.op.into_datum(),
-        record.table_name.as_deref().map(text_datum),
-        row_key.map(|j| j.datum),
-        old_row.map(|j| j.datum),
-        new_row.map(|j| j.datum),
-        changed.map(|(d, _)| d),
-        record.statement.as_deref().map(text_datum),
-        hash.to_vec().into_datum(),
-    ];
+    let datums: Record<Option<pg_sys::Datum>> = Record {
+        id: id.into_datum(),
+        at: Some(pg_sys::Datum::from(at_micros)),
+        txid: Some(pg_sys::Datum::from(txid)),
+        actor: actor.as_deref().map(text_datum),
+        session_user_name: Some(text_datum(&session_user)),
+        current_user_name: Some(text_datum(&current_user)),
+        client_addr: client.map(|(datum, _)| datum),
+        application_name: application.as_deref().map(text_datum),
+        op: change.op.into_datum(),
+        table_name: change.table_name.as_deref().map(text_datum),
+        row_key: row_key.map(|j| j.datum),
+        old_row: old_row.map(|j| j.datum),
+        new_row: new_row.map(|j| j.datum),
+        changed_columns: changed.map(|(d, _)| d),
+        statement: change.statement.as_deref().map(text_datum),
+        row_hash: hash.to_vec().into_datum(),
+    };
     // SAFETY: table_open locks audit_log (the cached trail's OID) until commit; the tuple is formed
     // with its descriptor as opened, values placed by `trail_positions`, by-reference datums
     // palloc'd in this memory context; the relation is closed before returning, its lock kept.
@@ -563,7 +524,7 @@ pub fn write(record: AuditRecord) -> i64 {
         let natts = (*(*rel).rd_att).natts as usize;
         let mut values = vec![pg_sys::Datum::from(0usize); natts];
         let mut nulls = vec![true; natts];
-        for (datum, position) in datums.into_iter().zip(positions) {
+        for (datum, position) in datums.into_array().into_iter().zip(positions) {
             if let Some(d) = datum {
                 values[position] = d;
                 nulls[position] = false;
@@ -582,51 +543,6 @@ pub fn write(record: AuditRecord) -> i64 {
 mod tests {
     use super::text_array_text;
     use pgrx::prelude::*;
-
-    /// row_hash feeds the fields in the documented order and forms (docs/architecture.md,
-    /// "Canonical row encoding (version 1)"): id, at and txid as integers, then the twelve text
-    /// columns, NULL apart from empty.
-    #[test]
-    fn row_hash_is_the_documented_encoding() {
-        use sha2::{Digest, Sha256};
-        let texts: [Option<&[u8]>; 12] = [
-            Some(b"user:42"),
-            Some(b"alice"),
-            Some(b"app"),
-            None,
-            Some(b""),
-            Some(b"UPDATE"),
-            Some(b"public.t"),
-            Some(br#"{"id": 1}"#),
-            Some(br#"{"id": 1, "v": "a"}"#),
-            Some(br#"{"id": 1, "v": "b"}"#),
-            Some(b"{v}"),
-            None,
-        ];
-        let mut expected = b"ge_security/audit_row\x01".to_vec();
-        for n in [7i64, 812_345_678_901_234, (5u64 << 32 | 77) as i64] {
-            expected.push(1);
-            expected.extend_from_slice(&n.to_be_bytes());
-        }
-        for text in texts {
-            match text {
-                None => expected.push(0),
-                Some(t) => {
-                    expected.push(2);
-                    expected.extend_from_slice(&(t.len() as u32).to_be_bytes());
-                    expected.extend_from_slice(t);
-                }
-            }
-        }
-        let row = super::StoredRow {
-            id: 7,
-            at_micros: 812_345_678_901_234,
-            txid: 5u64 << 32 | 77,
-            texts,
-        };
-        let digest: [u8; 32] = Sha256::digest(&expected).into();
-        assert_eq!(super::row_hash(&row), digest);
-    }
 
     #[pg_test]
     fn column_lists_print_exactly_as_array_out_does() {

@@ -1,0 +1,264 @@
+//! The one definition of the audit record (docs/architecture.md, "The audit record"): the columns
+//! of ge_security.audit_log, from which the writer, verification and the row hash all work.
+use crate::canonical::{RowHasher, ROW_ENCODING_V1};
+use pgrx::pg_sys;
+
+/// The encoding version `row_hash` writes. Adding, removing or reordering a column changes what
+/// is hashed: it needs a new version, with the old one kept for the rows hashed under it.
+pub const ROW_ENCODING: u8 = ROW_ENCODING_V1;
+
+/// How a column enters the canonical encoding (docs/architecture.md, "Canonical row encoding").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hashed {
+    /// An integer: the datum's 64-bit value (bigint, timestamptz microseconds, xid8).
+    Integer,
+    /// Text: the bytes stored (a text column), or NULL.
+    Stored,
+    /// Text: the value as its type's output function prints it (inet_out, jsonb_out,
+    /// array_out), or NULL.
+    Printed,
+    /// Not hashed: the column holds the hash itself.
+    Hash,
+}
+
+/// One column of audit_log.
+pub struct Column {
+    pub name: &'static str,
+    /// The type as `format_type` prints it.
+    pub sql_type: &'static str,
+    pub type_oid: pg_sys::Oid,
+    pub not_null: bool,
+    pub hashed: Hashed,
+}
+
+/// One column's canonical form, as fed to the row hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field<'a> {
+    Integer(i64),
+    Text(Option<&'a [u8]>),
+    /// The row_hash column, which the hash does not cover.
+    Hash,
+}
+
+/// Declares the record once: `Record<T>` (one `T` per column, named, in column order) and
+/// `COLUMNS` (each column's name, type, nullability and canonical form, in the same order).
+macro_rules! audit_record {
+    ($($field:ident: $sql_type:literal, $oid:ident, $not_null:literal, $hashed:ident;)*) => {
+        /// Something per column of audit_log, in column order. Building one names every column,
+        /// so a column added to the definition cannot be forgotten by the writer.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Record<T> {
+            $(pub $field: T,)*
+        }
+
+        /// The columns of ge_security.audit_log in table order; `sql/audit.sql` creates the
+        /// same table, which a test compares column by column.
+        pub const COLUMNS: [Column; COUNT] = [$(Column {
+            name: stringify!($field),
+            sql_type: $sql_type,
+            type_oid: pg_sys::$oid,
+            not_null: $not_null,
+            hashed: Hashed::$hashed,
+        },)*];
+
+        /// The number of columns.
+        pub const COUNT: usize = [$(stringify!($field)),*].len();
+
+        /// Where each column is in the record (its index in `COLUMNS`).
+        pub const POSITION: Record<usize> = {
+            let mut next = 0usize;
+            $(let $field = next; next += 1;)*
+            assert!(next == COUNT);
+            Record { $($field),* }
+        };
+
+        impl<T> Record<T> {
+            /// The values in column order.
+            pub fn into_array(self) -> [T; COUNT] {
+                [$(self.$field),*]
+            }
+
+            /// A record from values in column order.
+            pub fn from_array(values: [T; COUNT]) -> Self {
+                let [$($field),*] = values;
+                Record { $($field),* }
+            }
+        }
+    };
+}
+
+audit_record! {
+    id: "bigint", INT8OID, true, Integer;
+    at: "timestamp with time zone", TIMESTAMPTZOID, true, Integer;
+    txid: "xid8", XID8OID, true, Integer;
+    actor: "text", TEXTOID, false, Stored;
+    session_user_name: "text", TEXTOID, true, Stored;
+    current_user_name: "text", TEXTOID, true, Stored;
+    client_addr: "inet", INETOID, false, Printed;
+    application_name: "text", TEXTOID, false, Stored;
+    op: "text", TEXTOID, true, Stored;
+    table_name: "text", TEXTOID, false, Stored;
+    row_key: "jsonb", JSONBOID, false, Printed;
+    old_row: "jsonb", JSONBOID, false, Printed;
+    new_row: "jsonb", JSONBOID, false, Printed;
+    changed_columns: "text[]", TEXTARRAYOID, false, Printed;
+    statement: "text", TEXTOID, false, Stored;
+    row_hash: "bytea", BYTEAOID, true, Hash;
+}
+
+/// `SELECT <every column> FROM ge_security.audit_log`, in column order (the names are plain
+/// lower-case identifiers, which a test checks).
+pub fn select_list() -> String {
+    COLUMNS.map(|c| c.name).join(", ")
+}
+
+/// SHA-256 of the record's canonical encoding (docs/architecture.md, "Canonical row encoding
+/// (version 1)"): every column but row_hash, in column order, each in its column's form.
+pub fn row_hash(fields: &Record<Field>) -> [u8; 32] {
+    let mut hasher = RowHasher::new(ROW_ENCODING);
+    for (column, field) in COLUMNS.iter().zip(fields.into_array()) {
+        match (column.hashed, field) {
+            (Hashed::Integer, Field::Integer(n)) => {
+                hasher.int(n);
+            }
+            (Hashed::Stored | Hashed::Printed, Field::Text(text)) => {
+                hasher.text(text);
+            }
+            (Hashed::Hash, Field::Hash) => {}
+            (hashed, field) => {
+                unreachable!(
+                    "column {} is hashed as {hashed:?}, given {field:?}",
+                    column.name
+                )
+            }
+        }
+    }
+    hasher.finish()
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use super::*;
+    use pgrx::prelude::*;
+
+    /// row_hash feeds the fields in the documented order and forms (docs/architecture.md,
+    /// "Canonical row encoding (version 1)"): id, at and txid as integers, then the twelve text
+    /// columns, NULL apart from empty.
+    #[test]
+    fn row_hash_is_the_documented_encoding() {
+        use sha2::{Digest, Sha256};
+        let texts: [Option<&[u8]>; 12] = [
+            Some(b"user:42"),
+            Some(b"alice"),
+            Some(b"app"),
+            None,
+            Some(b""),
+            Some(b"UPDATE"),
+            Some(b"public.t"),
+            Some(br#"{"id": 1}"#),
+            Some(br#"{"id": 1, "v": "a"}"#),
+            Some(br#"{"id": 1, "v": "b"}"#),
+            Some(b"{v}"),
+            None,
+        ];
+        let mut expected = b"ge_security/audit_row\x01".to_vec();
+        for n in [7i64, 812_345_678_901_234, (5u64 << 32 | 77) as i64] {
+            expected.push(1);
+            expected.extend_from_slice(&n.to_be_bytes());
+        }
+        for text in texts {
+            match text {
+                None => expected.push(0),
+                Some(t) => {
+                    expected.push(2);
+                    expected.extend_from_slice(&(t.len() as u32).to_be_bytes());
+                    expected.extend_from_slice(t);
+                }
+            }
+        }
+        let [actor, session_user_name, current_user_name, client_addr, application_name, op, table_name, row_key, old_row, new_row, changed_columns, statement] =
+            texts.map(Field::Text);
+        let fields = Record {
+            id: Field::Integer(7),
+            at: Field::Integer(812_345_678_901_234),
+            txid: Field::Integer((5u64 << 32 | 77) as i64),
+            actor,
+            session_user_name,
+            current_user_name,
+            client_addr,
+            application_name,
+            op,
+            table_name,
+            row_key,
+            old_row,
+            new_row,
+            changed_columns,
+            statement,
+            row_hash: Field::Hash,
+        };
+        let digest: [u8; 32] = Sha256::digest(&expected).into();
+        assert_eq!(row_hash(&fields), digest);
+    }
+
+    /// The positions, the array order and the column list agree, and every name can be
+    /// written into SQL as it is.
+    #[test]
+    fn positions_and_names_follow_the_column_list() {
+        let positions = POSITION.into_array();
+        assert_eq!(positions, std::array::from_fn(|i| i));
+        assert_eq!(Record::from_array(positions), POSITION);
+        assert_eq!(COLUMNS[POSITION.row_hash].hashed, Hashed::Hash);
+        for column in COLUMNS {
+            assert!(
+                !column.name.is_empty()
+                    && column
+                        .name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{}",
+                column.name
+            );
+        }
+        assert!(select_list().starts_with("id, at, txid, actor, "));
+    }
+
+    /// The definition matches the table CREATE EXTENSION made: the same live columns in the
+    /// same order, with the same types and NOT NULL constraints.
+    #[pg_test]
+    fn the_definition_matches_the_sql_table() {
+        let table: Vec<(String, String, pg_sys::Oid, bool)> = Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT attname::text, pg_catalog.format_type(atttypid, atttypmod), atttypid, \
+                     attnotnull FROM pg_catalog.pg_attribute \
+                     WHERE attrelid = 'ge_security.audit_log'::pg_catalog.regclass \
+                     AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    None,
+                    &[],
+                )
+                .expect("catalog query runs")
+                .map(|row| {
+                    (
+                        row.get::<String>(1).expect("name").expect("not NULL"),
+                        row.get::<String>(2).expect("type").expect("not NULL"),
+                        row.get::<pg_sys::Oid>(3).expect("oid").expect("not NULL"),
+                        row.get::<bool>(4).expect("flag").expect("not NULL"),
+                    )
+                })
+                .collect()
+        });
+        let ours: Vec<(String, String, pg_sys::Oid, bool)> = COLUMNS
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_owned(),
+                    c.sql_type.to_owned(),
+                    c.type_oid,
+                    c.not_null,
+                )
+            })
+            .collect();
+        assert_eq!(table, ours);
+    }
+}
