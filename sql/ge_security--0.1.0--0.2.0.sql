@@ -6,8 +6,478 @@
 -- (pinned search_path, checks before locks); the grants end as a fresh install makes them.
 \echo Use "ALTER EXTENSION ge_security UPDATE TO '0.2.0'" to load this file. \quit
 
+-- The one definition of "a schema of PostgreSQL itself" (docs/architecture.md, "User schemas"):
+-- pg_catalog, information_schema, pg_toast and the temporary schemas pg_temp_N and
+-- pg_toast_temp_N. Checks, drift and tenant coverage look only at the other schemas (each then
+-- leaves out what it must besides, such as schemas of extensions).
+CREATE OR REPLACE FUNCTION system_schema(nspname name) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+RETURN nspname IN ('pg_catalog', 'information_schema', 'pg_toast')
+       OR nspname ~ '^pg_(toast_)?temp_';
+
+-- Findings for CI systems: assess() as SARIF 2.1.0 (code-scanning dashboards) and as JUnit XML
+-- (every CI's test report). Both run as their caller: assess()'s own permission rules apply.
+
+-- Text made safe for XML 1.0 character data and attribute values: markup escaped, control
+-- characters XML cannot carry dropped.
+CREATE OR REPLACE FUNCTION xml_text(value text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+           pg_catalog.regexp_replace(value, E'[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f]', '', 'g'),
+         '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&apos;')
+$$;
+
+-- SARIF level of a severity: the scale code-scanning tools sort and gate on.
+CREATE OR REPLACE FUNCTION sarif_level(severity text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE severity WHEN 'critical' THEN 'error' WHEN 'high' THEN 'error'
+                       WHEN 'medium' THEN 'warning' ELSE 'note' END
+$$;
+
+CREATE OR REPLACE FUNCTION assess_sarif(min_severity text DEFAULT 'info') RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  findings jsonb;
+  rules jsonb;
+  rule_ids text[];
+  version text;
+BEGIN
+  -- assess() first: it validates min_severity and checks the caller's privileges.
+  SELECT coalesce(jsonb_agg(pg_catalog.to_jsonb(a)), '[]') INTO findings
+    FROM ge_security.assess(min_severity, true) a;
+
+  SELECT coalesce(jsonb_agg(jsonb_build_object(
+           'id', c.check_id,
+           'name', c.check_id,
+           'shortDescription', jsonb_build_object('text', c.title),
+           'fullDescription', jsonb_build_object('text', c.description),
+           'help', jsonb_build_object('text', c.description
+                     || CASE WHEN cardinality(c.controls) > 0
+                             THEN ' Controls: ' || array_to_string(c.controls, ', ') ELSE '' END),
+           'defaultConfiguration', jsonb_build_object('level', ge_security.sarif_level(c.severity)),
+           'properties', jsonb_build_object(
+             'tags', jsonb_build_array('security', c.category) || to_jsonb(c.controls),
+             'category', c.category,
+             'severity', c.severity,
+             'security-severity', CASE c.severity WHEN 'critical' THEN '9.5' WHEN 'high' THEN '8.0'
+                                    WHEN 'medium' THEN '5.5' WHEN 'low' THEN '3.0' ELSE '1.0' END))
+           ORDER BY c.check_id), '[]'),
+         coalesce(array_agg(c.check_id ORDER BY c.check_id), '{}')
+    INTO rules, rule_ids
+    FROM ge_security.checks() c;
+
+  SELECT e.extversion INTO version FROM pg_catalog.pg_extension e WHERE e.extname = 'ge_security';
+
+  RETURN jsonb_build_object(
+    '$schema', 'https://json.schemastore.org/sarif-2.1.0.json',
+    'version', '2.1.0',
+    'runs', jsonb_build_array(jsonb_build_object(
+      'tool', jsonb_build_object('driver', jsonb_build_object(
+        'name', 'ge_security',
+        'version', version,
+        'semanticVersion', version,
+        'rules', rules)),
+      'automationDetails', jsonb_build_object('id', 'ge_security/' || current_database() || '/'),
+      'invocations', jsonb_build_array(jsonb_build_object(
+        'executionSuccessful', true,
+        'endTimeUtc', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'properties', jsonb_build_object('database', current_database(), 'minSeverity', min_severity))),
+      'results', (
+        SELECT coalesce(jsonb_agg(
+                 jsonb_build_object(
+                   'ruleId', f.check_id,
+                   'kind', CASE f.status WHEN 'not_assessed' THEN 'review' ELSE 'fail' END,
+                   'level', CASE f.status WHEN 'not_assessed' THEN 'none'
+                                 ELSE ge_security.sarif_level(f.severity) END,
+                   'message', jsonb_build_object('text', f.message
+                                || coalesce(E'\nRemediation: ' || f.remediation, '')),
+                   'locations', jsonb_build_array(jsonb_build_object(
+                     'logicalLocations', jsonb_build_array(jsonb_build_object(
+                       'name', f.object_name,
+                       'fullyQualifiedName', current_database() || '/' || f.object_name,
+                       'kind', f.object_type)))),
+                   'partialFingerprints', jsonb_build_object('geSecurityFinding/v1',
+                     encode(sha256(convert_to(f.check_id || '/' || f.object_name, 'UTF8')), 'hex')),
+                   'properties', jsonb_build_object(
+                     'severity', f.severity, 'status', f.status, 'category', f.category,
+                     'objectType', f.object_type, 'remediation', f.remediation,
+                     'controls', to_jsonb(f.controls), 'details', f.details))
+                 || CASE WHEN array_position(rule_ids, f.check_id) IS NOT NULL
+                         THEN jsonb_build_object('ruleIndex', array_position(rule_ids, f.check_id) - 1)
+                         ELSE '{}' END
+                 || CASE WHEN f.status = 'waived'
+                         THEN jsonb_build_object('suppressions', jsonb_build_array(jsonb_build_object(
+                                'kind', 'external', 'status', 'accepted',
+                                'justification', coalesce(w.reason, 'waived'))))
+                         ELSE '{}' END
+                 ORDER BY ord), '[]')
+          FROM ROWS FROM (jsonb_to_recordset(findings)
+                 AS (check_id text, severity text, category text, object_type text, object_name text,
+                     status text, message text, remediation text, controls text[], details jsonb))
+               WITH ORDINALITY AS f(check_id, severity, category, object_type, object_name,
+                                    status, message, remediation, controls, details, ord)
+          LEFT JOIN ge_security.waiver w
+            ON w.check_id = f.check_id AND w.object_name = f.object_name AND w.expires_at > now()))));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION assess_junit(min_severity text DEFAULT 'info') RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  findings jsonb;
+  floor_rank int;
+  body text;
+  n_tests bigint;
+  n_failed bigint;
+  n_skipped bigint;
+  version text;
+BEGIN
+  -- assess() first: it validates min_severity and checks the caller's privileges.
+  SELECT coalesce(jsonb_agg(pg_catalog.to_jsonb(a)), '[]') INTO findings
+    FROM ge_security.assess(min_severity, true) a;
+  floor_rank := array_position(ARRAY['info', 'low', 'medium', 'high', 'critical'], min_severity);
+  SELECT e.extversion INTO version FROM pg_catalog.pg_extension e WHERE e.extname = 'ge_security';
+
+  WITH f AS (
+    SELECT * FROM jsonb_to_recordset(findings)
+        AS r(check_id text, severity text, category text, object_type text, object_name text,
+             status text, message text, remediation text, controls text[], details jsonb)
+  ), cases AS (
+    SELECT c.check_id, c.category,
+           (SELECT string_agg(format(E'      <failure type="%s" message="%s">%s</failure>\n',
+                     ge_security.xml_text(f.severity),
+                     ge_security.xml_text(f.object_name || ': ' || f.message),
+                     ge_security.xml_text('object: ' || f.object_type || ' ' || f.object_name
+                       || E'\n' || f.message
+                       || coalesce(E'\nremediation: ' || f.remediation, '')
+                       || CASE WHEN cardinality(f.controls) > 0
+                               THEN E'\ncontrols: ' || array_to_string(f.controls, ', ') ELSE '' END)),
+                     '' ORDER BY f.object_name)
+              FROM f WHERE f.check_id = c.check_id AND f.status = 'fail') AS failures,
+           (SELECT string_agg(f.object_name || ': ' || f.message, '; ' ORDER BY f.object_name)
+              FROM f WHERE f.check_id = c.check_id AND f.status = 'not_assessed') AS not_assessed,
+           (SELECT string_agg(f.object_name || coalesce(' (' || w.reason || ')', ''), E'\n' ORDER BY f.object_name)
+              FROM f LEFT JOIN ge_security.waiver w
+                ON w.check_id = f.check_id AND w.object_name = f.object_name AND w.expires_at > now()
+             WHERE f.check_id = c.check_id AND f.status = 'waived') AS waived
+      FROM ge_security.checks() c
+     WHERE array_position(ARRAY['info', 'low', 'medium', 'high', 'critical'], c.severity) >= floor_rank
+  )
+  SELECT count(*),
+         count(*) FILTER (WHERE failures IS NOT NULL),
+         count(*) FILTER (WHERE failures IS NULL AND not_assessed IS NOT NULL),
+         coalesce(string_agg(
+           format(E'    <testcase classname="%s" name="%s">\n',
+                  ge_security.xml_text('ge_security.' || category), ge_security.xml_text(check_id))
+           || coalesce(failures, '')
+           || CASE WHEN failures IS NULL AND not_assessed IS NOT NULL
+                   THEN format(E'      <skipped message="%s"/>\n', ge_security.xml_text('not assessed: ' || not_assessed))
+                   ELSE '' END
+           || CASE WHEN waived IS NOT NULL
+                   THEN format(E'      <system-out>%s</system-out>\n', ge_security.xml_text(E'waived:\n' || waived))
+                   ELSE '' END
+           || E'    </testcase>\n', '' ORDER BY check_id), '')
+    INTO n_tests, n_failed, n_skipped, body
+    FROM cases;
+
+  RETURN E'<?xml version="1.0" encoding="UTF-8"?>\n'
+    || format(E'<testsuites name="ge_security" tests="%s" failures="%s" errors="0" skipped="%s">\n',
+              n_tests, n_failed, n_skipped)
+    || format(E'  <testsuite name="%s" tests="%s" failures="%s" errors="0" skipped="%s" timestamp="%s">\n',
+              ge_security.xml_text('ge_security.assess ' || current_database()), n_tests, n_failed, n_skipped,
+              to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'))
+    || E'    <properties>\n'
+    || format(E'      <property name="database" value="%s"/>\n', ge_security.xml_text(current_database()))
+    || format(E'      <property name="min_severity" value="%s"/>\n', ge_security.xml_text(min_severity))
+    || format(E'      <property name="ge_security_version" value="%s"/>\n', ge_security.xml_text(version))
+    || E'    </properties>\n'
+    || body
+    || E'  </testsuite>\n</testsuites>\n';
+END
+$$;
+
 -- The audit trail: what the actor column holds (no change to its data).
 COMMENT ON COLUMN audit_log.actor IS 'ge_security: value of the setting named by ge_security.actor_setting; NULL when unset, empty, or a setting hidden from ordinary roles (superuser-only, such as ge_security.keyring_path), whose value is never copied into the trail';
+
+-- Tenant isolation (docs/architecture.md, "Tenant isolation and role helpers"): coverage
+-- report, a fail-closed RLS helper, and probes that prove the isolation as the application role.
+-- Written in SQL/PL/pgSQL: they drive DDL and role switches that are clearest in the language
+-- they generate. Every identifier is quoted.
+
+-- One row per user table: does row-level security isolate its tenants?
+CREATE OR REPLACE FUNCTION rls_coverage()
+RETURNS TABLE (table_name text, tenant_column text, rls_enabled boolean, rls_forced boolean,
+               policies int, commands_covered text[], always_true_policies int,
+               owner_bypass boolean, status text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH tenant_names AS (
+  SELECT btrim(n) AS name
+    FROM unnest(string_to_array(coalesce(current_setting('ge_security.tenant_columns', true), 'tenant_id'), ',')) n
+), tables AS (
+  SELECT c.oid, format('%I.%I', s.nspname, c.relname) AS qualified, c.relrowsecurity, c.relforcerowsecurity,
+         o.rolsuper OR o.rolbypassrls AS owner_privileged,
+         (SELECT a.attname::text FROM pg_attribute a
+           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             AND a.attname IN (SELECT name FROM tenant_names) ORDER BY a.attnum LIMIT 1) AS tenant_column
+    FROM pg_class c
+    JOIN pg_namespace s ON s.oid = c.relnamespace
+    JOIN pg_roles o ON o.oid = c.relowner
+   WHERE c.relkind IN ('r', 'p')
+     AND NOT ge_security.system_schema(s.nspname)
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                        AND d.objid = c.oid AND d.deptype = 'e')
+), pols AS (
+  SELECT p.polrelid,
+         count(*)::int AS policies,
+         array_agg(DISTINCT CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                          WHEN 'd' THEN 'DELETE' ELSE 'ALL' END) AS commands,
+         count(*) FILTER (WHERE p.polpermissive AND (
+             coalesce(btrim(pg_get_expr(p.polqual, p.polrelid), '() '), '') IN ('true', '1 = 1')
+          OR coalesce(btrim(pg_get_expr(p.polwithcheck, p.polrelid), '() '), '') IN ('true', '1 = 1')))::int AS always_true
+    FROM pg_policy p GROUP BY p.polrelid
+)
+SELECT t.qualified, t.tenant_column, t.relrowsecurity, t.relforcerowsecurity,
+       coalesce(p.policies, 0), coalesce(p.commands, '{}'), coalesce(p.always_true, 0),
+       t.owner_privileged OR NOT t.relforcerowsecurity,
+       CASE WHEN t.tenant_column IS NOT NULL AND NOT t.relrowsecurity THEN 'missing'
+            WHEN t.relrowsecurity AND coalesce(p.policies, 0) = 0 THEN 'no_policy'
+            WHEN coalesce(p.always_true, 0) > 0 THEN 'permissive'
+            WHEN t.relrowsecurity AND NOT t.relforcerowsecurity THEN 'not_forced'
+            WHEN t.relrowsecurity AND t.owner_privileged THEN 'bypassable'
+            ELSE 'ok' END
+  FROM tables t LEFT JOIN pols p ON p.polrelid = t.oid
+ ORDER BY 1
+$$;
+
+-- Enable and force RLS with one policy that compares the tenant column with the setting and
+-- fails closed: a missing or empty setting sees and writes nothing. Idempotent.
+CREATE OR REPLACE FUNCTION enable_tenant_isolation(tbl regclass, tenant_col name,
+                                        setting text DEFAULT 'app.current_tenant_id')
+RETURNS text[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  col record;
+  qualified text;
+  predicate text;
+  done text[] := '{}';
+  stmt text;
+BEGIN
+  IF tbl IS NULL OR tenant_col IS NULL OR setting IS NULL THEN
+    RAISE EXCEPTION 'tbl, tenant_col and setting must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF setting !~ '^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$.]*$' THEN
+    RAISE EXCEPTION 'setting "%" is not a custom setting name', setting USING ERRCODE = '22023',
+      HINT = 'Use a two-part name such as app.current_tenant_id.';
+  END IF;
+  SELECT format('%I.%I', n.nspname, c.relname) INTO qualified
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = tbl AND c.relkind IN ('r', 'p');
+  IF qualified IS NULL THEN
+    RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809';
+  END IF;
+  SELECT a.attname, a.attnotnull, format_type(a.atttypid, a.atttypmod) AS typ, a.atttypid INTO col
+    FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = tenant_col AND a.attnum > 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" does not exist in %', tenant_col, qualified USING ERRCODE = '42703';
+  END IF;
+  IF col.atttypid NOT IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'uuid'::regtype,
+                          'text'::regtype, 'varchar'::regtype, 'numeric'::regtype) THEN
+    RAISE EXCEPTION 'tenant column % is of type %, not a key-like type', quote_ident(tenant_col), col.typ
+      USING ERRCODE = '42804', HINT = 'Use integer, bigint, uuid or text tenant ids.';
+  END IF;
+  IF NOT col.attnotnull THEN
+    RAISE EXCEPTION 'tenant column % of % is nullable', quote_ident(tenant_col), qualified
+      USING ERRCODE = '55000',
+            HINT = format('Rows without a tenant would be invisible to everyone: ALTER TABLE %s ALTER COLUMN %I SET NOT NULL;', qualified, tenant_col);
+  END IF;
+  predicate := format('%I = NULLIF(pg_catalog.current_setting(%L, true), %L)::%s', tenant_col, setting, '', col.typ);
+  FOREACH stmt IN ARRAY ARRAY[
+    format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', qualified),
+    format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', qualified),
+    CASE WHEN EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = tbl AND polname = 'ge_security_tenant_isolation')
+         THEN format('ALTER POLICY ge_security_tenant_isolation ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
+                     qualified, predicate, predicate)
+         ELSE format('CREATE POLICY ge_security_tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
+                     qualified, predicate, predicate) END]
+  LOOP
+    EXECUTE stmt;
+    done := done || stmt;
+  END LOOP;
+  IF NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = tbl AND i.indkey[0] =
+                   (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = tenant_col)) THEN
+    RAISE NOTICE 'no index starts with tenant column % of %', quote_ident(tenant_col), qualified
+      USING HINT = format('CREATE INDEX ON %s (%I);', qualified, tenant_col);
+  END IF;
+  RETURN done;
+END
+$$;
+
+-- Prove the isolation as `as_role`: every probe runs in a subtransaction that is rolled back,
+-- so nothing it does survives (rows, settings, role).
+CREATE OR REPLACE FUNCTION prove_tenant_isolation(tbl regclass, as_role name)
+RETURNS TABLE (probe text, passed boolean, detail text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  qualified text;
+  col text;
+  typ text;
+  setting text;
+  tenant_a text;
+  tenant_b text;
+  n bigint;
+  results text[] := '{}';
+  pr record;
+  leaks text[] := '{}';
+  views_checked int := 0;
+BEGIN
+  IF tbl IS NULL OR as_role IS NULL THEN
+    RAISE EXCEPTION 'tbl and as_role must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = as_role) THEN
+    RAISE EXCEPTION 'role "%" does not exist', as_role USING ERRCODE = '42704';
+  END IF;
+  SELECT format('%I.%I', s.nspname, c.relname) INTO qualified
+    FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = tbl AND c.relkind IN ('r', 'p');
+  IF qualified IS NULL THEN
+    RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809';
+  END IF;
+  SELECT a.attname, format_type(a.atttypid, a.atttypmod) INTO col, typ
+    FROM pg_attribute a
+   WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+     AND a.attname IN (SELECT btrim(x) FROM unnest(string_to_array(
+           coalesce(current_setting('ge_security.tenant_columns', true), 'tenant_id'), ',')) x)
+   ORDER BY a.attnum LIMIT 1;
+  IF col IS NULL THEN
+    RAISE EXCEPTION '% has no tenant column (ge_security.tenant_columns)', qualified USING ERRCODE = '42703';
+  END IF;
+  SELECT coalesce((regexp_match(pg_get_expr(p.polqual, p.polrelid), 'current_setting\(''([^'']+)'''))[1],
+                  'app.current_tenant_id')
+    INTO setting FROM pg_policy p WHERE p.polrelid = tbl ORDER BY p.polname = 'ge_security_tenant_isolation' DESC LIMIT 1;
+  setting := coalesce(setting, 'app.current_tenant_id');
+
+  BEGIN  -- everything below is rolled back by the exception raised at its end
+    -- two tenants: existing ones when there are two, else seeded here (as the caller)
+    EXECUTE format('SELECT min(%1$I::text), max(%1$I::text) FROM %2$s', col, qualified) INTO tenant_a, tenant_b;
+    IF tenant_a IS NULL OR tenant_a = tenant_b THEN
+      tenant_a := coalesce(tenant_a, CASE WHEN typ = 'uuid' THEN gen_random_uuid()::text
+                                          WHEN typ IN ('text', 'character varying') THEN 'ge_probe_a' ELSE '900000001' END);
+      tenant_b := CASE WHEN typ = 'uuid' THEN gen_random_uuid()::text
+                       WHEN typ IN ('text', 'character varying') THEN 'ge_probe_b' ELSE '900000002' END;
+      BEGIN
+        PERFORM set_config(setting, tenant_a, true);
+        EXECUTE format('INSERT INTO %s (%I) SELECT $1::%s WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %I = $1::%s)',
+                       qualified, col, typ, qualified, col, typ) USING tenant_a;
+        PERFORM set_config(setting, tenant_b, true);
+        EXECUTE format('INSERT INTO %s (%I) VALUES ($1::%s)', qualified, col, typ) USING tenant_b;
+      EXCEPTION WHEN OTHERS THEN
+        results := results || ARRAY['seed', 'false',
+          format('could not seed two tenants (%s); add rows for two tenants and probe again', SQLERRM)];
+        RAISE SQLSTATE 'GEPRB';
+      END;
+    END IF;
+    PERFORM set_config(setting, '', true);
+
+    -- The probes, each run as as_role with the setting at a tenant ('' for none) in a block
+    -- that is always rolled back. n is the count it selects or the number of rows it changed,
+    -- and the probe passes when n = 0; an error whose SQLSTATE is in refused_by passes as a
+    -- refusal; with inconclusive set, any other error fails the probe instead of ending the
+    -- proof. The detail is format(detail, as_role, tenant_a, tenant_b, n, target). Probe 6 reads
+    -- each view over the table with no tenant set (a view may run with its owner's rights and
+    -- skip the policies): a view showing rows is a leak, one the role may not read is none.
+    FOR pr IN
+      SELECT * FROM (VALUES
+        (1, 'read_other_tenant', tenant_a,
+         format('SELECT count(*) FROM %s WHERE %I = %L::%s', qualified, col, tenant_b, typ),
+         '{42501}'::text[], false, 'as %1$I with tenant %2$s set: %4$s row(s) of tenant %3$s visible', qualified),
+        (2, 'read_without_tenant', '', format('SELECT count(*) FROM %s', qualified),
+         '{42501,22P02,42704}', false, 'as %1$I with no tenant set: %4$s row(s) visible', qualified),
+        (3, 'insert_foreign_tenant', tenant_a,
+         format('INSERT INTO %s (%I) VALUES (%L::%s)', qualified, col, tenant_b, typ),
+         '{42501}', true, 'as %1$I with tenant %2$s set: a row for tenant %3$s was accepted', qualified),
+        (4, 'update_to_foreign_tenant', tenant_a,
+         format('UPDATE %s SET %I = %L::%s WHERE %I = %L::%s', qualified, col, tenant_b, typ, col, tenant_a, typ),
+         '{42501}', false, 'as %1$I with tenant %2$s set: %4$s row(s) moved to tenant %3$s', qualified),
+        (5, 'delete_other_tenant', tenant_a,
+         format('DELETE FROM %s WHERE %I = %L::%s', qualified, col, tenant_b, typ),
+         '{42501}', false, 'as %1$I with tenant %2$s set: %4$s row(s) of tenant %3$s deleted', qualified)
+      ) AS probes(ord, probe, tenant, statement, refused_by, inconclusive, detail, target)
+      UNION ALL
+      SELECT DISTINCT 6, 'read_via_views', '', format('SELECT count(*) FROM %I.%I', s.nspname, c.relname),
+             '{42501}'::text[], false, '%5$s shows %4$s row(s)', format('%I.%I', s.nspname, c.relname)
+        FROM pg_depend d
+        JOIN pg_rewrite w ON w.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
+        JOIN pg_class c ON c.oid = w.ev_class
+        JOIN pg_namespace s ON s.oid = c.relnamespace
+       WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND c.oid <> tbl
+         AND c.relkind IN ('v', 'm') AND has_table_privilege(as_role, c.oid, 'SELECT')
+      ORDER BY 1, 8
+    LOOP
+      n := NULL;
+      BEGIN
+        EXECUTE format('SET LOCAL ROLE %I', as_role);
+        PERFORM set_config(setting, pr.tenant, true);
+        IF pr.statement LIKE 'SELECT %' THEN
+          EXECUTE pr.statement INTO n;
+        ELSE
+          EXECUTE pr.statement;
+          GET DIAGNOSTICS n = ROW_COUNT;
+        END IF;
+        RAISE SQLSTATE 'GEPRB';
+      EXCEPTION
+        WHEN SQLSTATE 'GEPRB' THEN
+          IF pr.ord < 6 THEN
+            results := results || ARRAY[pr.probe, (n = 0)::text,
+                                        format(pr.detail, as_role, tenant_a, tenant_b, n, pr.target)];
+          ELSE
+            views_checked := views_checked + 1;
+            IF n > 0 THEN
+              leaks := leaks || format(pr.detail, as_role, tenant_a, tenant_b, n, pr.target);
+            END IF;
+          END IF;
+        WHEN OTHERS THEN
+          IF SQLSTATE = ANY (pr.refused_by) AND pr.ord < 6 THEN
+            results := results || ARRAY[pr.probe, 'true', format('refused: %s', SQLERRM)];
+          ELSIF SQLSTATE = ANY (pr.refused_by) THEN
+            views_checked := views_checked + 1;
+          ELSIF pr.inconclusive THEN
+            results := results || ARRAY[pr.probe, 'false',
+                                        format('inconclusive, refused for another reason: %s', SQLERRM)];
+          ELSE
+            RAISE;
+          END IF;
+      END;
+    END LOOP;
+    results := results || ARRAY['read_via_views', (cardinality(leaks) = 0)::text,
+      CASE WHEN cardinality(leaks) > 0
+           THEN format('as %I with no tenant set: %s', as_role, array_to_string(leaks, '; '))
+           ELSE format('%s view(s) over the table readable by %I, none shows rows without a tenant',
+                       views_checked, as_role) END];
+    RAISE SQLSTATE 'GEPRB';
+  EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
+  END;
+  FOR i IN 1 .. coalesce(array_length(results, 1), 0) / 3 LOOP
+    probe := results[3 * i - 2];
+    passed := results[3 * i - 1]::boolean;
+    detail := results[3 * i];
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
 
 -- Role helpers (docs/sql_reference.md, "Role helpers"). apply_role_model() sets up the NOLOGIN
 -- owner / read-write / read-only model on one schema and returns every statement it ran;
@@ -201,8 +671,7 @@ foreign_member AS MATERIALIZED (
      AND d.refobjid <> (SELECT oid FROM own_extension)),
 schema_ AS MATERIALIZED (
   SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_namespace n
-   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-     AND n.nspname !~ '^pg_(toast_)?temp_'
+   WHERE NOT ge_security.system_schema(n.nspname)
      AND (n.oid) NOT IN (SELECT m.objid FROM foreign_member m WHERE m.classid = 'pg_namespace'::regclass)),
 file_setting AS MATERIALIZED (
   SELECT DISTINCT ON (f.name) f.name, f.setting FROM pg_file_settings f
@@ -487,485 +956,6 @@ REVOKE ALL ON FUNCTION metric_rows() FROM PUBLIC;
 GRANT SELECT ON metrics TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION metric_rows() TO ge_security_auditor;
 
--- Findings for CI systems: assess() as SARIF 2.1.0 (code-scanning dashboards) and as JUnit XML
--- (every CI's test report). Both run as their caller: assess()'s own permission rules apply.
-
--- Text made safe for XML 1.0 character data and attribute values: markup escaped, control
--- characters XML cannot carry dropped.
-CREATE OR REPLACE FUNCTION xml_text(value text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-           pg_catalog.regexp_replace(value, E'[\\x01-\\x08\\x0b\\x0c\\x0e-\\x1f]', '', 'g'),
-         '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&apos;')
-$$;
-
--- SARIF level of a severity: the scale code-scanning tools sort and gate on.
-CREATE OR REPLACE FUNCTION sarif_level(severity text) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT CASE severity WHEN 'critical' THEN 'error' WHEN 'high' THEN 'error'
-                       WHEN 'medium' THEN 'warning' ELSE 'note' END
-$$;
-
-CREATE OR REPLACE FUNCTION assess_sarif(min_severity text DEFAULT 'info') RETURNS jsonb
-LANGUAGE plpgsql STABLE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  findings jsonb;
-  rules jsonb;
-  rule_ids text[];
-  version text;
-BEGIN
-  -- assess() first: it validates min_severity and checks the caller's privileges.
-  SELECT coalesce(jsonb_agg(pg_catalog.to_jsonb(a)), '[]') INTO findings
-    FROM ge_security.assess(min_severity, true) a;
-
-  SELECT coalesce(jsonb_agg(jsonb_build_object(
-           'id', c.check_id,
-           'name', c.check_id,
-           'shortDescription', jsonb_build_object('text', c.title),
-           'fullDescription', jsonb_build_object('text', c.description),
-           'help', jsonb_build_object('text', c.description
-                     || CASE WHEN cardinality(c.controls) > 0
-                             THEN ' Controls: ' || array_to_string(c.controls, ', ') ELSE '' END),
-           'defaultConfiguration', jsonb_build_object('level', ge_security.sarif_level(c.severity)),
-           'properties', jsonb_build_object(
-             'tags', jsonb_build_array('security', c.category) || to_jsonb(c.controls),
-             'category', c.category,
-             'severity', c.severity,
-             'security-severity', CASE c.severity WHEN 'critical' THEN '9.5' WHEN 'high' THEN '8.0'
-                                    WHEN 'medium' THEN '5.5' WHEN 'low' THEN '3.0' ELSE '1.0' END))
-           ORDER BY c.check_id), '[]'),
-         coalesce(array_agg(c.check_id ORDER BY c.check_id), '{}')
-    INTO rules, rule_ids
-    FROM ge_security.checks() c;
-
-  SELECT e.extversion INTO version FROM pg_catalog.pg_extension e WHERE e.extname = 'ge_security';
-
-  RETURN jsonb_build_object(
-    '$schema', 'https://json.schemastore.org/sarif-2.1.0.json',
-    'version', '2.1.0',
-    'runs', jsonb_build_array(jsonb_build_object(
-      'tool', jsonb_build_object('driver', jsonb_build_object(
-        'name', 'ge_security',
-        'version', version,
-        'semanticVersion', version,
-        'rules', rules)),
-      'automationDetails', jsonb_build_object('id', 'ge_security/' || current_database() || '/'),
-      'invocations', jsonb_build_array(jsonb_build_object(
-        'executionSuccessful', true,
-        'endTimeUtc', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        'properties', jsonb_build_object('database', current_database(), 'minSeverity', min_severity))),
-      'results', (
-        SELECT coalesce(jsonb_agg(
-                 jsonb_build_object(
-                   'ruleId', f.check_id,
-                   'kind', CASE f.status WHEN 'not_assessed' THEN 'review' ELSE 'fail' END,
-                   'level', CASE f.status WHEN 'not_assessed' THEN 'none'
-                                 ELSE ge_security.sarif_level(f.severity) END,
-                   'message', jsonb_build_object('text', f.message
-                                || coalesce(E'\nRemediation: ' || f.remediation, '')),
-                   'locations', jsonb_build_array(jsonb_build_object(
-                     'logicalLocations', jsonb_build_array(jsonb_build_object(
-                       'name', f.object_name,
-                       'fullyQualifiedName', current_database() || '/' || f.object_name,
-                       'kind', f.object_type)))),
-                   'partialFingerprints', jsonb_build_object('geSecurityFinding/v1',
-                     encode(sha256(convert_to(f.check_id || '/' || f.object_name, 'UTF8')), 'hex')),
-                   'properties', jsonb_build_object(
-                     'severity', f.severity, 'status', f.status, 'category', f.category,
-                     'objectType', f.object_type, 'remediation', f.remediation,
-                     'controls', to_jsonb(f.controls), 'details', f.details))
-                 || CASE WHEN array_position(rule_ids, f.check_id) IS NOT NULL
-                         THEN jsonb_build_object('ruleIndex', array_position(rule_ids, f.check_id) - 1)
-                         ELSE '{}' END
-                 || CASE WHEN f.status = 'waived'
-                         THEN jsonb_build_object('suppressions', jsonb_build_array(jsonb_build_object(
-                                'kind', 'external', 'status', 'accepted',
-                                'justification', coalesce(w.reason, 'waived'))))
-                         ELSE '{}' END
-                 ORDER BY ord), '[]')
-          FROM ROWS FROM (jsonb_to_recordset(findings)
-                 AS (check_id text, severity text, category text, object_type text, object_name text,
-                     status text, message text, remediation text, controls text[], details jsonb))
-               WITH ORDINALITY AS f(check_id, severity, category, object_type, object_name,
-                                    status, message, remediation, controls, details, ord)
-          LEFT JOIN ge_security.waiver w
-            ON w.check_id = f.check_id AND w.object_name = f.object_name AND w.expires_at > now()))));
-END
-$$;
-
-CREATE OR REPLACE FUNCTION assess_junit(min_severity text DEFAULT 'info') RETURNS text
-LANGUAGE plpgsql STABLE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  findings jsonb;
-  floor_rank int;
-  body text;
-  n_tests bigint;
-  n_failed bigint;
-  n_skipped bigint;
-  version text;
-BEGIN
-  -- assess() first: it validates min_severity and checks the caller's privileges.
-  SELECT coalesce(jsonb_agg(pg_catalog.to_jsonb(a)), '[]') INTO findings
-    FROM ge_security.assess(min_severity, true) a;
-  floor_rank := array_position(ARRAY['info', 'low', 'medium', 'high', 'critical'], min_severity);
-  SELECT e.extversion INTO version FROM pg_catalog.pg_extension e WHERE e.extname = 'ge_security';
-
-  WITH f AS (
-    SELECT * FROM jsonb_to_recordset(findings)
-        AS r(check_id text, severity text, category text, object_type text, object_name text,
-             status text, message text, remediation text, controls text[], details jsonb)
-  ), cases AS (
-    SELECT c.check_id, c.category,
-           (SELECT string_agg(format(E'      <failure type="%s" message="%s">%s</failure>\n',
-                     ge_security.xml_text(f.severity),
-                     ge_security.xml_text(f.object_name || ': ' || f.message),
-                     ge_security.xml_text('object: ' || f.object_type || ' ' || f.object_name
-                       || E'\n' || f.message
-                       || coalesce(E'\nremediation: ' || f.remediation, '')
-                       || CASE WHEN cardinality(f.controls) > 0
-                               THEN E'\ncontrols: ' || array_to_string(f.controls, ', ') ELSE '' END)),
-                     '' ORDER BY f.object_name)
-              FROM f WHERE f.check_id = c.check_id AND f.status = 'fail') AS failures,
-           (SELECT string_agg(f.object_name || ': ' || f.message, '; ' ORDER BY f.object_name)
-              FROM f WHERE f.check_id = c.check_id AND f.status = 'not_assessed') AS not_assessed,
-           (SELECT string_agg(f.object_name || coalesce(' (' || w.reason || ')', ''), E'\n' ORDER BY f.object_name)
-              FROM f LEFT JOIN ge_security.waiver w
-                ON w.check_id = f.check_id AND w.object_name = f.object_name AND w.expires_at > now()
-             WHERE f.check_id = c.check_id AND f.status = 'waived') AS waived
-      FROM ge_security.checks() c
-     WHERE array_position(ARRAY['info', 'low', 'medium', 'high', 'critical'], c.severity) >= floor_rank
-  )
-  SELECT count(*),
-         count(*) FILTER (WHERE failures IS NOT NULL),
-         count(*) FILTER (WHERE failures IS NULL AND not_assessed IS NOT NULL),
-         coalesce(string_agg(
-           format(E'    <testcase classname="%s" name="%s">\n',
-                  ge_security.xml_text('ge_security.' || category), ge_security.xml_text(check_id))
-           || coalesce(failures, '')
-           || CASE WHEN failures IS NULL AND not_assessed IS NOT NULL
-                   THEN format(E'      <skipped message="%s"/>\n', ge_security.xml_text('not assessed: ' || not_assessed))
-                   ELSE '' END
-           || CASE WHEN waived IS NOT NULL
-                   THEN format(E'      <system-out>%s</system-out>\n', ge_security.xml_text(E'waived:\n' || waived))
-                   ELSE '' END
-           || E'    </testcase>\n', '' ORDER BY check_id), '')
-    INTO n_tests, n_failed, n_skipped, body
-    FROM cases;
-
-  RETURN E'<?xml version="1.0" encoding="UTF-8"?>\n'
-    || format(E'<testsuites name="ge_security" tests="%s" failures="%s" errors="0" skipped="%s">\n',
-              n_tests, n_failed, n_skipped)
-    || format(E'  <testsuite name="%s" tests="%s" failures="%s" errors="0" skipped="%s" timestamp="%s">\n',
-              ge_security.xml_text('ge_security.assess ' || current_database()), n_tests, n_failed, n_skipped,
-              to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS'))
-    || E'    <properties>\n'
-    || format(E'      <property name="database" value="%s"/>\n', ge_security.xml_text(current_database()))
-    || format(E'      <property name="min_severity" value="%s"/>\n', ge_security.xml_text(min_severity))
-    || format(E'      <property name="ge_security_version" value="%s"/>\n', ge_security.xml_text(version))
-    || E'    </properties>\n'
-    || body
-    || E'  </testsuite>\n</testsuites>\n';
-END
-$$;
-
--- Tenant isolation (docs/architecture.md, "Tenant isolation and role helpers"): coverage
--- report, a fail-closed RLS helper, and probes that prove the isolation as the application role.
--- Written in SQL/PL/pgSQL: they drive DDL and role switches that are clearest in the language
--- they generate. Every identifier is quoted.
-
--- One row per user table: does row-level security isolate its tenants?
-CREATE OR REPLACE FUNCTION rls_coverage()
-RETURNS TABLE (table_name text, tenant_column text, rls_enabled boolean, rls_forced boolean,
-               policies int, commands_covered text[], always_true_policies int,
-               owner_bypass boolean, status text)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-WITH tenant_names AS (
-  SELECT btrim(n) AS name
-    FROM unnest(string_to_array(coalesce(current_setting('ge_security.tenant_columns', true), 'tenant_id'), ',')) n
-), tables AS (
-  SELECT c.oid, format('%I.%I', s.nspname, c.relname) AS qualified, c.relrowsecurity, c.relforcerowsecurity,
-         o.rolsuper OR o.rolbypassrls AS owner_privileged,
-         (SELECT a.attname::text FROM pg_attribute a
-           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-             AND a.attname IN (SELECT name FROM tenant_names) ORDER BY a.attnum LIMIT 1) AS tenant_column
-    FROM pg_class c
-    JOIN pg_namespace s ON s.oid = c.relnamespace
-    JOIN pg_roles o ON o.oid = c.relowner
-   WHERE c.relkind IN ('r', 'p')
-     AND s.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-     AND s.nspname !~ '^pg_(temp|toast_temp)_'
-     AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                        AND d.objid = c.oid AND d.deptype = 'e')
-), pols AS (
-  SELECT p.polrelid,
-         count(*)::int AS policies,
-         array_agg(DISTINCT CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-                                          WHEN 'd' THEN 'DELETE' ELSE 'ALL' END) AS commands,
-         count(*) FILTER (WHERE p.polpermissive AND (
-             coalesce(btrim(pg_get_expr(p.polqual, p.polrelid), '() '), '') IN ('true', '1 = 1')
-          OR coalesce(btrim(pg_get_expr(p.polwithcheck, p.polrelid), '() '), '') IN ('true', '1 = 1')))::int AS always_true
-    FROM pg_policy p GROUP BY p.polrelid
-)
-SELECT t.qualified, t.tenant_column, t.relrowsecurity, t.relforcerowsecurity,
-       coalesce(p.policies, 0), coalesce(p.commands, '{}'), coalesce(p.always_true, 0),
-       t.owner_privileged OR NOT t.relforcerowsecurity,
-       CASE WHEN t.tenant_column IS NOT NULL AND NOT t.relrowsecurity THEN 'missing'
-            WHEN t.relrowsecurity AND coalesce(p.policies, 0) = 0 THEN 'no_policy'
-            WHEN coalesce(p.always_true, 0) > 0 THEN 'permissive'
-            WHEN t.relrowsecurity AND NOT t.relforcerowsecurity THEN 'not_forced'
-            WHEN t.relrowsecurity AND t.owner_privileged THEN 'bypassable'
-            ELSE 'ok' END
-  FROM tables t LEFT JOIN pols p ON p.polrelid = t.oid
- ORDER BY 1
-$$;
-
--- Enable and force RLS with one policy that compares the tenant column with the setting and
--- fails closed: a missing or empty setting sees and writes nothing. Idempotent.
-CREATE OR REPLACE FUNCTION enable_tenant_isolation(tbl regclass, tenant_col name,
-                                        setting text DEFAULT 'app.current_tenant_id')
-RETURNS text[]
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  col record;
-  qualified text;
-  predicate text;
-  done text[] := '{}';
-  stmt text;
-BEGIN
-  IF tbl IS NULL OR tenant_col IS NULL OR setting IS NULL THEN
-    RAISE EXCEPTION 'tbl, tenant_col and setting must not be NULL' USING ERRCODE = '22004';
-  END IF;
-  IF setting !~ '^[A-Za-z_][A-Za-z0-9_$]*\.[A-Za-z_][A-Za-z0-9_$.]*$' THEN
-    RAISE EXCEPTION 'setting "%" is not a custom setting name', setting USING ERRCODE = '22023',
-      HINT = 'Use a two-part name such as app.current_tenant_id.';
-  END IF;
-  SELECT format('%I.%I', n.nspname, c.relname) INTO qualified
-    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-   WHERE c.oid = tbl AND c.relkind IN ('r', 'p');
-  IF qualified IS NULL THEN
-    RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809';
-  END IF;
-  SELECT a.attname, a.attnotnull, format_type(a.atttypid, a.atttypmod) AS typ, a.atttypid INTO col
-    FROM pg_attribute a WHERE a.attrelid = tbl AND a.attname = tenant_col AND a.attnum > 0 AND NOT a.attisdropped;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'column "%" does not exist in %', tenant_col, qualified USING ERRCODE = '42703';
-  END IF;
-  IF col.atttypid NOT IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'uuid'::regtype,
-                          'text'::regtype, 'varchar'::regtype, 'numeric'::regtype) THEN
-    RAISE EXCEPTION 'tenant column % is of type %, not a key-like type', quote_ident(tenant_col), col.typ
-      USING ERRCODE = '42804', HINT = 'Use integer, bigint, uuid or text tenant ids.';
-  END IF;
-  IF NOT col.attnotnull THEN
-    RAISE EXCEPTION 'tenant column % of % is nullable', quote_ident(tenant_col), qualified
-      USING ERRCODE = '55000',
-            HINT = format('Rows without a tenant would be invisible to everyone: ALTER TABLE %s ALTER COLUMN %I SET NOT NULL;', qualified, tenant_col);
-  END IF;
-  predicate := format('%I = NULLIF(pg_catalog.current_setting(%L, true), %L)::%s', tenant_col, setting, '', col.typ);
-  FOREACH stmt IN ARRAY ARRAY[
-    format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', qualified),
-    format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', qualified),
-    CASE WHEN EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = tbl AND polname = 'ge_security_tenant_isolation')
-         THEN format('ALTER POLICY ge_security_tenant_isolation ON %s TO PUBLIC USING (%s) WITH CHECK (%s)',
-                     qualified, predicate, predicate)
-         ELSE format('CREATE POLICY ge_security_tenant_isolation ON %s AS PERMISSIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
-                     qualified, predicate, predicate) END]
-  LOOP
-    EXECUTE stmt;
-    done := done || stmt;
-  END LOOP;
-  IF NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = tbl AND i.indkey[0] =
-                   (SELECT attnum FROM pg_attribute WHERE attrelid = tbl AND attname = tenant_col)) THEN
-    RAISE NOTICE 'no index starts with tenant column % of %', quote_ident(tenant_col), qualified
-      USING HINT = format('CREATE INDEX ON %s (%I);', qualified, tenant_col);
-  END IF;
-  RETURN done;
-END
-$$;
-
--- Prove the isolation as `as_role`: every probe runs in a subtransaction that is rolled back,
--- so nothing it does survives (rows, settings, role).
-CREATE OR REPLACE FUNCTION prove_tenant_isolation(tbl regclass, as_role name)
-RETURNS TABLE (probe text, passed boolean, detail text)
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  qualified text;
-  col text;
-  typ text;
-  setting text;
-  tenant_a text;
-  tenant_b text;
-  n bigint;
-  results text[] := '{}';
-  v record;
-  leaks text[] := '{}';
-  views_checked int := 0;
-BEGIN
-  IF tbl IS NULL OR as_role IS NULL THEN
-    RAISE EXCEPTION 'tbl and as_role must not be NULL' USING ERRCODE = '22004';
-  END IF;
-  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = as_role) THEN
-    RAISE EXCEPTION 'role "%" does not exist', as_role USING ERRCODE = '42704';
-  END IF;
-  SELECT format('%I.%I', s.nspname, c.relname) INTO qualified
-    FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.oid = tbl AND c.relkind IN ('r', 'p');
-  IF qualified IS NULL THEN
-    RAISE EXCEPTION '% is not a table', tbl USING ERRCODE = '42809';
-  END IF;
-  SELECT a.attname, format_type(a.atttypid, a.atttypmod) INTO col, typ
-    FROM pg_attribute a
-   WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
-     AND a.attname IN (SELECT btrim(x) FROM unnest(string_to_array(
-           coalesce(current_setting('ge_security.tenant_columns', true), 'tenant_id'), ',')) x)
-   ORDER BY a.attnum LIMIT 1;
-  IF col IS NULL THEN
-    RAISE EXCEPTION '% has no tenant column (ge_security.tenant_columns)', qualified USING ERRCODE = '42703';
-  END IF;
-  SELECT coalesce((regexp_match(pg_get_expr(p.polqual, p.polrelid), 'current_setting\(''([^'']+)'''))[1],
-                  'app.current_tenant_id')
-    INTO setting FROM pg_policy p WHERE p.polrelid = tbl ORDER BY p.polname = 'ge_security_tenant_isolation' DESC LIMIT 1;
-  setting := coalesce(setting, 'app.current_tenant_id');
-
-  BEGIN  -- everything below is rolled back by the exception raised at its end
-    -- two tenants: existing ones when there are two, else seeded here (as the caller)
-    EXECUTE format('SELECT min(%1$I::text), max(%1$I::text) FROM %2$s', col, qualified) INTO tenant_a, tenant_b;
-    IF tenant_a IS NULL OR tenant_a = tenant_b THEN
-      tenant_a := coalesce(tenant_a, CASE WHEN typ = 'uuid' THEN gen_random_uuid()::text
-                                          WHEN typ IN ('text', 'character varying') THEN 'ge_probe_a' ELSE '900000001' END);
-      tenant_b := CASE WHEN typ = 'uuid' THEN gen_random_uuid()::text
-                       WHEN typ IN ('text', 'character varying') THEN 'ge_probe_b' ELSE '900000002' END;
-      BEGIN
-        PERFORM set_config(setting, tenant_a, true);
-        EXECUTE format('INSERT INTO %s (%I) SELECT $1::%s WHERE NOT EXISTS (SELECT 1 FROM %s WHERE %I = $1::%s)',
-                       qualified, col, typ, qualified, col, typ) USING tenant_a;
-        PERFORM set_config(setting, tenant_b, true);
-        EXECUTE format('INSERT INTO %s (%I) VALUES ($1::%s)', qualified, col, typ) USING tenant_b;
-      EXCEPTION WHEN OTHERS THEN
-        results := results || ARRAY['seed', 'false',
-          format('could not seed two tenants (%s); add rows for two tenants and probe again', SQLERRM)];
-        RAISE SQLSTATE 'GEPRB';
-      END;
-    END IF;
-    PERFORM set_config(setting, '', true);
-
-    -- 1. reading another tenant's rows
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('SELECT count(*) FROM %s WHERE %I = $1::%s', qualified, col, typ) INTO n USING tenant_b;
-      results := results || ARRAY['read_other_tenant', (n = 0)::text,
-        format('as %I with tenant %s set: %s row(s) of tenant %s visible', as_role, tenant_a, n, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['read_other_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 2. reading with no tenant set
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, '', true);
-      EXECUTE format('SELECT count(*) FROM %s', qualified) INTO n;
-      results := results || ARRAY['read_without_tenant', (n = 0)::text,
-        format('as %I with no tenant set: %s row(s) visible', as_role, n)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege OR invalid_text_representation OR undefined_object THEN
-                results := results || ARRAY['read_without_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 3. inserting a row for another tenant
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('INSERT INTO %s (%I) VALUES ($1::%s)', qualified, col, typ) USING tenant_b;
-      results := results || ARRAY['insert_foreign_tenant', 'false',
-        format('as %I with tenant %s set: a row for tenant %s was accepted', as_role, tenant_a, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['insert_foreign_tenant', 'true', format('refused: %s', SQLERRM)];
-              WHEN OTHERS THEN
-                results := results || ARRAY['insert_foreign_tenant', 'false',
-                  format('inconclusive, refused for another reason: %s', SQLERRM)];
-    END;
-    -- 4. moving own rows to another tenant
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('UPDATE %s SET %I = $1::%s WHERE %I = $2::%s', qualified, col, typ, col, typ)
-        USING tenant_b, tenant_a;
-      GET DIAGNOSTICS n = ROW_COUNT;
-      results := results || ARRAY['update_to_foreign_tenant', (n = 0)::text,
-        format('as %I with tenant %s set: %s row(s) moved to tenant %s', as_role, tenant_a, n, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['update_to_foreign_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 5. deleting another tenant's rows
-    BEGIN
-      EXECUTE format('SET LOCAL ROLE %I', as_role);
-      PERFORM set_config(setting, tenant_a, true);
-      EXECUTE format('DELETE FROM %s WHERE %I = $1::%s', qualified, col, typ) USING tenant_b;
-      GET DIAGNOSTICS n = ROW_COUNT;
-      results := results || ARRAY['delete_other_tenant', (n = 0)::text,
-        format('as %I with tenant %s set: %s row(s) of tenant %s deleted', as_role, tenant_a, n, tenant_b)];
-      RAISE SQLSTATE 'GEPRB';
-    EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-              WHEN insufficient_privilege THEN
-                results := results || ARRAY['delete_other_tenant', 'true', format('refused: %s', SQLERRM)];
-    END;
-    -- 6. reading through views over the table, with no tenant set (a view may run with its
-    --    owner's rights and skip the policies)
-    FOR v IN SELECT DISTINCT format('%I.%I', s.nspname, c.relname) AS name
-               FROM pg_depend d
-               JOIN pg_rewrite w ON w.oid = d.objid AND d.classid = 'pg_rewrite'::regclass
-               JOIN pg_class c ON c.oid = w.ev_class
-               JOIN pg_namespace s ON s.oid = c.relnamespace
-              WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND c.oid <> tbl
-                AND c.relkind IN ('v', 'm') AND has_table_privilege(as_role, c.oid, 'SELECT')
-    LOOP
-      views_checked := views_checked + 1;
-      BEGIN
-        EXECUTE format('SET LOCAL ROLE %I', as_role);
-        PERFORM set_config(setting, '', true);
-        EXECUTE format('SELECT count(*) FROM %s', v.name) INTO n;
-        IF n > 0 THEN
-          leaks := leaks || format('%s shows %s row(s)', v.name, n);
-        END IF;
-        RAISE SQLSTATE 'GEPRB';
-      EXCEPTION WHEN SQLSTATE 'GEPRB' OR insufficient_privilege THEN NULL;
-      END;
-    END LOOP;
-    results := results || ARRAY['read_via_views', (cardinality(leaks) = 0)::text,
-      CASE WHEN cardinality(leaks) > 0
-           THEN format('as %I with no tenant set: %s', as_role, array_to_string(leaks, '; '))
-           ELSE format('%s view(s) over the table readable by %I, none shows rows without a tenant',
-                       views_checked, as_role) END];
-    RAISE SQLSTATE 'GEPRB';
-  EXCEPTION WHEN SQLSTATE 'GEPRB' THEN NULL;
-  END;
-  FOR i IN 1 .. coalesce(array_length(results, 1), 0) / 3 LOOP
-    probe := results[3 * i - 2];
-    passed := results[3 * i - 1]::boolean;
-    detail := results[3 * i];
-    RETURN NEXT;
-  END LOOP;
-END
-$$;
-
 -- ge_security::drift::approve_baseline
 CREATE OR REPLACE FUNCTION "approve_baseline"(
 	"note" TEXT /* Option < & str > */
@@ -974,6 +964,27 @@ VOLATILE PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'approve_baseline_wrapper';
+
+-- ge_security::assess::assess
+CREATE OR REPLACE FUNCTION "assess"(
+	"min_severity" TEXT DEFAULT 'info', /* Option < & str > */
+	"include_waived" bool DEFAULT false /* Option < bool > */
+) RETURNS TABLE (
+	"check_id" TEXT,  /* String */
+	"severity" TEXT,  /* String */
+	"category" TEXT,  /* String */
+	"object_type" text,  /* ServerText */
+	"object_name" text,  /* ServerText */
+	"status" TEXT,  /* String */
+	"message" text,  /* ServerText */
+	"remediation" text,  /* Option < ServerText > */
+	"controls" TEXT[],  /* Vec < String > */
+	"details" jsonb  /* ServerJsonb */
+)
+PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'assess_wrapper';
 
 -- ge_security::audit::verify::audit_digest
 CREATE OR REPLACE FUNCTION "audit_digest"() RETURNS jsonb /* JsonB */
@@ -1132,11 +1143,11 @@ AS 'MODULE_PATHNAME', 'server_key_file_wrapper';
 
 -- ge_security::assess::waivers::waive
 CREATE OR REPLACE FUNCTION "waive"(
-	"check_id" TEXT, /* Option < & str > */
-	"object_name" TEXT, /* Option < & str > */
-	"reason" TEXT, /* Option < & str > */
+	"check_id" text, /* Option < TextArg > */
+	"object_name" text, /* Option < TextArg > */
+	"reason" text, /* Option < TextArg > */
 	"expires_at" timestamp with time zone /* Option < TimestampWithTimeZone > */
-) RETURNS TEXT /* String */
+) RETURNS text /* ServerText */
 SECURITY DEFINER PARALLEL UNSAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
