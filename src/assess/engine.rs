@@ -18,7 +18,9 @@ use std::collections::HashSet;
 /// schema it may use. `pii_name` holds the column names the PII pattern matches ($6, matched
 /// once per assess() call and distinct name, however many tables and checks use it). `policy_verdict` is the one judgement of what a policy lets through
 /// (`everything`, `nothing` or `some`): a USING or WITH CHECK made only of constants is
-/// evaluated, as PostgreSQL evaluates it, so `false`, `1 = 0` and `NULL` let nothing through.
+/// evaluated, as PostgreSQL evaluates it, so `false`, `1 = 0` and `NULL` let nothing through
+/// (only expressions made of literals, comparisons and boolean operators, read back through
+/// `ts_stat()`, which every build has: `query_to_xml()` needs a server built with libxml).
 const PRELUDE: &str = r#"
 WITH RECURSIVE
 allowlisted AS (
@@ -119,9 +121,9 @@ policy_verdict AS (
   WHERE p.polrelid IN (SELECT oid FROM user_relation)),
 constant_value(expr, value) AS (
   SELECT x.expr,
-         coalesce(((pg_catalog.xpath('/row/v/text()',
-           pg_catalog.query_to_xml('SELECT (' || x.expr || ')::pg_catalog.bool AS v', false, true, '')))[1])
-           ::pg_catalog.text::pg_catalog.bool, false)
+         coalesce((SELECT s.word = 'yes' FROM pg_catalog.ts_stat(
+           'SELECT pg_catalog.to_tsvector(''simple'', CASE WHEN (' || x.expr
+           || ')::pg_catalog.bool THEN ''yes'' ELSE ''no'' END)') s), false)
   FROM (SELECT DISTINCT t.expr FROM pg_catalog.pg_policy p
         CROSS JOIN LATERAL (VALUES (pg_catalog.pg_get_expr(p.polqual, p.polrelid)),
                                    (pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))) t(expr)
