@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const SLOTS: usize = 128;
 
+// SAFETY: PgLwLock::new only records the name; the lock and its memory are set up by
+// pg_shmem_init! in _PG_init (preloaded), before any worker reads the table.
 static TABLE: PgLwLock<[AtomicU64; SLOTS]> = unsafe { PgLwLock::new(c"ge_security_workers") };
 
 pub fn init() {
