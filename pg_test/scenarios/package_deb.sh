@@ -6,6 +6,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/cluster.sh"
+if [ "$PG_MAJOR" != 15 ]; then
+  echo "  skipped on PostgreSQL $PG_MAJOR: the Debian package is built for Debian's postgresql-15 (make package)"
+  exit 0
+fi
 scratch_dir package
 fail() { echo "$1"; exit 1; }
 pg_config=${PG_CONFIG:-/usr/bin/pg_config}

@@ -12,6 +12,10 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$here/.." && pwd)
 source "$here/cluster.sh"
 release_commit=6131289 # release 0.1.0
+if [ "$PG_MAJOR" != 15 ]; then
+  echo "  skipped on PostgreSQL $PG_MAJOR: release 0.1.0 was built for PostgreSQL 15 only"
+  exit 0
+fi
 scratch_dir upgrade
 fail() { echo "$1"; exit 1; }
 pg_config=${PG_CONFIG:-/usr/bin/pg_config}
