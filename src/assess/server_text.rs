@@ -22,6 +22,9 @@ pub struct TextArg(pub String);
 impl_sql_translatable!(TextArg, "text");
 
 impl FromDatum for TextArg {
+    /// # Safety
+    /// As for every `FromDatum`: `datum` is a valid value of `typoid` (here the text argument
+    /// PostgreSQL passed), or `is_null` is true.
     unsafe fn from_polymorphic_datum(
         datum: pg_sys::Datum,
         is_null: bool,

@@ -12,6 +12,10 @@ use std::time::Duration;
 /// process exits with FATAL) instead of waiting for the cycle to end.
 static IN_CYCLE: AtomicBool = AtomicBool::new(false);
 
+/// SIGTERM handler of the database worker.
+///
+/// # Safety
+/// Installed with `pqsignal` as a signal handler only; it must stay async-signal-safe.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_sigterm(_signal: std::ffi::c_int) {
     // SAFETY: only sig_atomic_t flags are written and the process latch set, which is what
