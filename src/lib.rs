@@ -44,6 +44,7 @@ pub extern "C-unwind" fn _PG_init() {
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         audit::horizon::init();
         audit::ddl_guard::init();
+        audit::batch::init();
         audit::redact::init();
         worker::register();
     }

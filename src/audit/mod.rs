@@ -1,6 +1,7 @@
 //! The tamper-evident audit trail: native row trigger, append-only log, sealing into Merkle
 //! blocks below a horizon, verification, digest and inclusion proofs. How the parts fit:
 //! docs/architecture.md, "How data flows".
+pub mod batch;
 pub mod ddl_guard;
 pub mod guard;
 pub mod horizon;

@@ -349,7 +349,7 @@ fn audit_trigger<'a>(
             }
         })
     };
-    writer::write(AuditRecord {
+    super::batch::add(AuditRecord {
         op,
         table_name,
         row_key: Some(row_key),

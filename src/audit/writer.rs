@@ -394,50 +394,156 @@ macro_rules! exec_insert_index_tuples {
 
 /// Heap insert plus maintenance of every index on the trail, without the executor's plan,
 /// permission checks or triggers (the guard triggers that refuse SQL writes to audit_log do not
-/// fire for the trail's own writer). Indexes a DBA adds for queries work too, expression and
-/// partial ones included; a deferrable unique index, which would need a recheck at commit, is
-/// refused rather than left unchecked.
+/// fire for the trail's own writer). One tuple goes through `simple_heap_insert`, several
+/// through `heap_multi_insert` (fewer page locks and WAL records); the indexes are opened once
+/// for all of them. Indexes a DBA adds for queries work too, expression and partial ones
+/// included; a deferrable unique index, which would need a recheck at commit, is refused rather
+/// than left unchecked.
 ///
 /// # Safety
 /// `rel` is audit_log, opened and locked with RowExclusiveLock by the caller and kept open until
-/// this returns; `tuple` was formed with `rel`'s own tuple descriptor. Runs inside a transaction
-/// and allocates in the current memory context (the executor state is freed before returning).
-unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuple: pg_sys::HeapTuple) {
-    pg_sys::simple_heap_insert(rel, tuple);
+/// this returns; every tuple was formed with `rel`'s own tuple descriptor. Runs inside a
+/// transaction and allocates in the current memory context (the executor state and the slots
+/// are freed before returning).
+unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuples: &[pg_sys::HeapTuple]) {
+    let mut slots: Vec<*mut pg_sys::TupleTableSlot> = Vec::with_capacity(tuples.len());
+    if let [tuple] = tuples {
+        pg_sys::simple_heap_insert(rel, *tuple);
+        let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
+        // Stored after the heap insert, so the slot carries the new tuple's TID.
+        pg_sys::ExecStoreHeapTuple(*tuple, slot, false);
+        slots.push(slot);
+    } else {
+        for &tuple in tuples {
+            let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
+            pg_sys::ExecStoreHeapTuple(tuple, slot, false);
+            slots.push(slot);
+        }
+        // sets each slot's TID to where its tuple went
+        pg_sys::heap_multi_insert(
+            rel,
+            slots.as_mut_ptr(),
+            slots.len() as i32,
+            pg_sys::GetCurrentCommandId(true),
+            0,
+            std::ptr::null_mut(),
+        );
+    }
     let estate = pg_sys::CreateExecutorState();
     let result: *mut pg_sys::ResultRelInfo =
         pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast();
     pg_sys::InitResultRelInfo(result, rel, 1, std::ptr::null_mut(), 0);
     pg_sys::ExecOpenIndices(result, false);
     if (*result).ri_NumIndices > 0 {
-        let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
-        // Stored after the heap insert, so the slot carries the new tuple's TID.
-        pg_sys::ExecStoreHeapTuple(tuple, slot, false);
-        let needs_recheck = exec_insert_index_tuples!(
-            result,
-            slot,
-            estate,
-            false,
-            false,
-            std::ptr::null_mut(),
-            std::ptr::null_mut()
-        );
-        if !needs_recheck.is_null() {
-            GeError::new(
-                Kind::FeatureNotSupported,
-                "ge_security.audit_log has a deferrable unique or exclusion constraint",
-            )
-            .hint("Drop it: the trail's own primary key already keeps ids unique.")
-            .raise();
+        for &slot in &slots {
+            let needs_recheck = exec_insert_index_tuples!(
+                result,
+                slot,
+                estate,
+                false,
+                false,
+                std::ptr::null_mut(),
+                std::ptr::null_mut()
+            );
+            if !needs_recheck.is_null() {
+                GeError::new(
+                    Kind::FeatureNotSupported,
+                    "ge_security.audit_log has a deferrable unique or exclusion constraint",
+                )
+                .hint("Drop it: the trail's own primary key already keeps ids unique.")
+                .raise();
+            }
+            // what expression and partial indexes evaluated for this tuple
+            let econtext = (*estate).es_per_tuple_exprcontext;
+            if !econtext.is_null() {
+                pg_sys::MemoryContextReset((*econtext).ecxt_per_tuple_memory);
+            }
         }
+    }
+    for slot in slots {
         pg_sys::ExecDropSingleTupleTableSlot(slot);
     }
     pg_sys::ExecCloseIndices(result);
     pg_sys::FreeExecutorState(estate);
 }
 
-/// Append one row to ge_security.audit_log and return its id.
+/// A record as it will be written but for its id: the change and who made it, when and from
+/// where, read when the change happened (a buffered record is written later, by the same
+/// transaction, with the same values).
+pub struct Prepared {
+    change: AuditRecord,
+    at_micros: i64,
+    actor: Option<Vec<u8>>,
+    session_user: std::rc::Rc<[u8]>,
+    current_user: std::rc::Rc<[u8]>,
+    client: Option<(pg_sys::Datum, std::rc::Rc<[u8]>)>,
+    application: Option<Vec<u8>>,
+}
+
+impl Prepared {
+    /// Copy the record's jsonb datums into `context`, which must outlive the record; returns
+    /// the bytes the record holds, to bound a buffer of them.
+    pub fn keep_in(&mut self, context: pg_sys::MemoryContext) -> usize {
+        let mut bytes = std::mem::size_of::<Prepared>();
+        for jsonb in [
+            &mut self.change.row_key,
+            &mut self.change.old_row,
+            &mut self.change.new_row,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            // SAFETY: a jsonb datum (a varlena built in this transaction) copied, detoasted,
+            // into the caller's context, which outlives the record.
+            jsonb.datum = unsafe {
+                PgMemoryContexts::For(context).switch_to(|_| {
+                    pg_sys::Datum::from(pg_sys::pg_detoast_datum_copy(jsonb.datum.cast_mut_ptr()))
+                })
+            };
+            bytes += 2 * jsonb.text.len();
+        }
+        bytes
+    }
+}
+
+/// Read who makes the change, when and from where (as `write` would, now).
+pub fn prepare(change: AuditRecord) -> Prepared {
+    // SAFETY: the statement's start time, a plain backend global inside a transaction.
+    let at_micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
+    // the name of the actor setting, read in place from the GUC
+    // SAFETY: the GUC's own variable, a C string pointer (NULL or NUL-terminated) that the GUC
+    // machinery keeps valid until the setting changes, which cannot happen during this call.
+    let actor_setting = unsafe { *gucs::ACTOR_SETTING.as_ptr() };
+    let actor = (!actor_setting.is_null())
+        // SAFETY: non-NULL, so the setting's NUL-terminated value (see above).
+        .then(|| setting(unsafe { CStr::from_ptr(actor_setting) }))
+        .flatten();
+    Prepared {
+        change,
+        at_micros,
+        actor,
+        // SAFETY: read the backend's session and current user ids (plain globals, always set in
+        // a backend connected to a database).
+        session_user: role_name(unsafe { pg_sys::GetSessionUserId() }),
+        // SAFETY: as above.
+        current_user: role_name(unsafe { pg_sys::GetUserId() }),
+        client: client_addr(),
+        application: application_name(),
+    }
+}
+
+/// Append one row to ge_security.audit_log and return its id. Rows buffered by this
+/// subtransaction's statements are written first, so ids keep the order changes were made in.
 pub fn write(change: AuditRecord) -> i64 {
+    super::batch::flush_current();
+    let prepared = prepare(change);
+    write_batch(vec![prepared])[0]
+}
+
+/// Append the records to ge_security.audit_log, in order, and return their ids. Their ids are
+/// taken from the horizon before any row is inserted (the first one of the transaction holds
+/// the horizon for all: docs/architecture.md, "The sealing horizon").
+pub fn write_batch(records: Vec<Prepared>) -> Vec<i64> {
     if !horizon::is_preloaded() {
         GeError::new(
             Kind::PrerequisiteState,
@@ -448,28 +554,62 @@ pub fn write(change: AuditRecord) -> i64 {
         .raise();
     }
     let trail = trail();
-    let id = horizon::allocate_id(trail.sequence);
-
-    // SAFETY: read the current transaction's state; a trigger (or utility hook) always runs
-    // inside a transaction, which GetTopFullTransactionId assigns an id if it has none yet.
-    let at_micros = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
-    // SAFETY: as above.
+    let ids: Vec<i64> = records
+        .iter()
+        .map(|_| horizon::allocate_id(trail.sequence))
+        .collect();
+    // SAFETY: a trigger (or utility hook) always runs inside a transaction, which
+    // GetTopFullTransactionId assigns an id if it has none yet.
     let txid = unsafe { pg_sys::GetTopFullTransactionId() }.value;
-    // the name of the actor setting, read in place from the GUC
-    // SAFETY: the GUC's own variable, a C string pointer (NULL or NUL-terminated) that the GUC
-    // machinery keeps valid until the setting changes, which cannot happen during this call.
-    let actor_setting = unsafe { *gucs::ACTOR_SETTING.as_ptr() };
-    let actor = (!actor_setting.is_null())
-        // SAFETY: non-NULL, so the setting's NUL-terminated value (see above).
-        .then(|| setting(unsafe { CStr::from_ptr(actor_setting) }))
-        .flatten();
-    // SAFETY: read the backend's session and current user ids (plain globals, always set in a
-    // backend connected to a database).
-    let session_user = role_name(unsafe { pg_sys::GetSessionUserId() });
-    // SAFETY: as above.
-    let current_user = role_name(unsafe { pg_sys::GetUserId() });
-    let client = client_addr();
-    let application = application_name();
+    let single = records.len() == 1;
+    // SAFETY: table_open locks audit_log (the cached trail's OID) until commit; the tuples are
+    // formed with its descriptor as opened, values placed by `trail_positions`, by-reference
+    // datums palloc'd in the current context (or kept by the records); the relation is closed
+    // before returning, its lock kept.
+    unsafe {
+        let rel = pg_sys::table_open(trail.log, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let positions = trail_positions(&pgrx::PgRelation::from_pg(rel));
+        let insert = |_: &mut PgMemoryContexts| {
+            let tuples: Vec<pg_sys::HeapTuple> = records
+                .into_iter()
+                .zip(&ids)
+                .map(|(prepared, &id)| form_tuple(rel, &positions, prepared, id, txid))
+                .collect();
+            insert_with_indexes(rel, &tuples);
+        };
+        if single {
+            // one row: what it allocates goes with the caller's context, as any trigger's does
+            insert(&mut PgMemoryContexts::CurrentMemoryContext);
+        } else {
+            // a batch: what its tuples are formed from is freed once they are inserted
+            PgMemoryContexts::new("ge_security audit write").switch_to(insert);
+        }
+        pg_sys::table_close(rel, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+    }
+    ids
+}
+
+/// The audit_log tuple of one record: its values hashed, then placed where `positions` says.
+///
+/// # Safety
+/// `rel` is the open audit_log and `positions` its `trail_positions`; allocates the tuple and
+/// its by-reference values in the current memory context.
+unsafe fn form_tuple(
+    rel: pg_sys::Relation,
+    positions: &[usize; record::COUNT],
+    prepared: Prepared,
+    id: i64,
+    txid: u64,
+) -> pg_sys::HeapTuple {
+    let Prepared {
+        change,
+        at_micros,
+        actor,
+        session_user,
+        current_user,
+        client,
+        application,
+    } = prepared;
     let (row_key, old_row, new_row) = (change.row_key, change.old_row, change.new_row);
     let changed = change
         .changed_columns
@@ -515,27 +655,16 @@ pub fn write(change: AuditRecord) -> i64 {
         statement: change.statement.as_deref().map(text_datum),
         row_hash: hash.to_vec().into_datum(),
     };
-    // SAFETY: table_open locks audit_log (the cached trail's OID) until commit; the tuple is formed
-    // with its descriptor as opened, values placed by `trail_positions`, by-reference datums
-    // palloc'd in this memory context; the relation is closed before returning, its lock kept.
-    unsafe {
-        let rel = pg_sys::table_open(trail.log, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
-        let positions = trail_positions(&pgrx::PgRelation::from_pg(rel));
-        let natts = (*(*rel).rd_att).natts as usize;
-        let mut values = vec![pg_sys::Datum::from(0usize); natts];
-        let mut nulls = vec![true; natts];
-        for (datum, position) in datums.into_array().into_iter().zip(positions) {
-            if let Some(d) = datum {
-                values[position] = d;
-                nulls[position] = false;
-            }
+    let natts = (*(*rel).rd_att).natts as usize;
+    let mut values = vec![pg_sys::Datum::from(0usize); natts];
+    let mut nulls = vec![true; natts];
+    for (datum, &position) in datums.into_array().into_iter().zip(positions) {
+        if let Some(d) = datum {
+            values[position] = d;
+            nulls[position] = false;
         }
-        let tuple = pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr());
-        insert_with_indexes(rel, tuple);
-        pg_sys::heap_freetuple(tuple);
-        pg_sys::table_close(rel, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
     }
-    id
+    pg_sys::heap_form_tuple((*rel).rd_att, values.as_mut_ptr(), nulls.as_mut_ptr())
 }
 
 #[cfg(any(test, feature = "pg_test"))]

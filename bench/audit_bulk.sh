@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Bulk audit benchmark (README, Benchmarks): one UPDATE of every row of a 200,000-row table and
+# one INSERT ... SELECT of 200,000 rows, on the same table shape unaudited, with the seed's
+# PL/pgSQL to_jsonb trigger (as in bench/audit.sh) and with ge_security's native trigger, whose
+# rows are written in batches; synchronous_commit off. BENCH_ROUNDS, BENCH_ROWS.
+# Each round runs the three variants back to back (order rotating) and a ratio is the median
+# of the per-round ratios. Every run starts from the same state: its table vacuumed and a
+# CHECKPOINT taken (autovacuum is off); the INSERT's target is emptied after each run.
+set -euo pipefail
+source "$(dirname "$0")/../pg_test/cluster.sh"
+ROUNDS=${BENCH_ROUNDS:-5}
+ROWS=${BENCH_ROWS:-200000}
+scratch_dir bulkbench
+port=54379
+cluster_create "$dir" "$port" "fsync = on" "shared_buffers = 1GB" "max_wal_size = 8GB" \
+  "checkpoint_timeout = 30min" "autovacuum = off" "synchronous_commit = off"
+cluster_start "$dir"
+q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
+
+q >/dev/null 2>&1 <<SQL
+CREATE EXTENSION ge_security;
+CREATE TABLE source (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
+INSERT INTO source SELECT g, 1, 0, '' FROM generate_series(1, $ROWS) g;
+CREATE TABLE plain_accounts (LIKE source INCLUDING ALL);
+CREATE TABLE plpgsql_accounts (LIKE source INCLUDING ALL);
+CREATE TABLE native_accounts (LIKE source INCLUDING ALL);
+CREATE TABLE plain_inserts (LIKE source INCLUDING ALL);
+CREATE TABLE plpgsql_inserts (LIKE source INCLUDING ALL);
+CREATE TABLE native_inserts (LIKE source INCLUDING ALL);
+INSERT INTO plain_accounts SELECT * FROM source;
+INSERT INTO plpgsql_accounts SELECT * FROM source;
+INSERT INTO native_accounts SELECT * FROM source;
+-- the seed standard's audit table and trigger function, as in bench/audit.sh (verbatim but for
+-- the key column's name, aid for id)
+CREATE TABLE seed_audit_log (
+  id bigserial PRIMARY KEY, table_name text NOT NULL, record_id bigint NOT NULL, action text NOT NULL,
+  old_values jsonb, new_values jsonb, changed_by text NOT NULL, changed_at timestamptz NOT NULL DEFAULT now());
+CREATE FUNCTION seed_audit() RETURNS trigger AS \$\$
+BEGIN
+  INSERT INTO seed_audit_log (table_name, record_id, action, old_values, new_values, changed_by)
+  VALUES (
+    TG_TABLE_NAME,
+    COALESCE(NEW.aid, OLD.aid),
+    TG_OP,
+    CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END,
+    CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END,
+    current_setting('app.current_user', true)
+  );
+  RETURN COALESCE(NEW, OLD);
+END;
+\$\$ LANGUAGE plpgsql;
+CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_accounts FOR EACH ROW EXECUTE FUNCTION seed_audit();
+CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_inserts FOR EACH ROW EXECUTE FUNCTION seed_audit();
+SELECT ge_security.enable_audit('native_accounts');
+SELECT ge_security.enable_audit('native_inserts');
+VACUUM ANALYZE;
+SQL
+
+settings="SELECT set_config('app.current_actor', 'bench-app', false), set_config('app.current_user', 'bench-app', false)"
+ms() { # statement -> milliseconds
+  q -c "\\timing on" -c "$settings" -c "$1" | awk '/^Time:/ {t = $2} END {print t}'
+}
+update_ms() {
+  q -c "VACUUM $1_accounts" -c "CHECKPOINT" >/dev/null
+  ms "UPDATE $1_accounts SET abalance = abalance + 1"
+}
+insert_ms() {
+  q -c "VACUUM $1_inserts" -c "CHECKPOINT" >/dev/null
+  ms "INSERT INTO $1_inserts SELECT * FROM source"
+  q -c "TRUNCATE $1_inserts" >/dev/null
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+variants=(plain plpgsql native)
+declare -A ms_of
+for round in $(seq 1 "$ROUNDS"); do
+  for statement in update insert; do
+    for k in "${!variants[@]}"; do
+      v=${variants[$(((round + k) % ${#variants[@]}))]}
+      ms_of[$v.$statement.$round]=$("${statement}_ms" "$v")
+    done
+  done
+done
+
+# per_round STATEMENT EXPR: median over rounds of EXPR of u (unaudited), p (PL/pgSQL) and
+# n (native) milliseconds in each round
+per_round() {
+  for round in $(seq 1 "$ROUNDS"); do
+    awk -v u="${ms_of[plain.$1.$round]}" -v p="${ms_of[plpgsql.$1.$round]}" \
+      -v n="${ms_of[native.$1.$round]}" "BEGIN {printf \"%.4f\\n\", $2}"
+  done | median
+}
+printf '\n%-30s %14s %14s\n' "bulk statement, $ROWS rows" "UPDATE all" "INSERT…SELECT"
+for v in "${variants[@]}"; do
+  printf '%-30s %11.0f ms %11.0f ms  (median of %s rounds)\n' "$v" \
+    "$(for r in $(seq 1 "$ROUNDS"); do echo "${ms_of[$v.update.$r]}"; done | median)" \
+    "$(for r in $(seq 1 "$ROUNDS"); do echo "${ms_of[$v.insert.$r]}"; done | median)" "$ROUNDS"
+done
+echo "ratios of times: median over rounds of the ratio within each round"
+row() { printf '%-30s %14.2f %14.2f  %s\n' "$1" "$(per_round update "$2")" "$(per_round insert "$2")" "${3:-}"; }
+row "native / PL/pgSQL" "n / p" "target <= 0.50 (both)"
+row "native / unaudited" "n / u" "target <= 2.50 (UPDATE)"
+row "PL/pgSQL / unaudited" "p / u"
+
+# every change audited once, and the trail verifies
+native_rows=$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE op IN ('UPDATE', 'INSERT')")
+expected=$((2 * ROUNDS * ROWS))
+q -c "SELECT ge_security.audit_seal()" >/dev/null
+clean=$(q -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM ge_security.audit_verify()")
+printf '%-30s %14s of %s changes\n' "native audit rows" "$native_rows" "$expected"
+printf '%-30s %14s\n' "audit_verify() after load" "$clean"
+[ "$native_rows" = "$expected" ] && [ "$clean" = ok ]
