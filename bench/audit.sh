@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Audit benchmark (README, Benchmarks): pgbench single-row UPDATE, 4 clients, on the same table shape
-# unaudited, with the seed's PL/pgSQL to_jsonb trigger, and with ge_security's native trigger;
-# synchronous_commit off and on; then audit_verify() against a plain SHA-256 scan of the same
+# unaudited, with the seed's PL/pgSQL to_jsonb trigger, with ge_security's native trigger and, where
+# installed, with pgaudit's session audit of writes (pgaudit.log = 'write', its lines going to the
+# server log as in a default setup); synchronous_commit off and on; then audit_verify() against a plain SHA-256 scan of the same
 # rows. Prints a table of ratios. BENCH_SECONDS, BENCH_ROUNDS.
 # BENCH_FLOOR=1 adds a fourth table, floor_accounts, for a build with bench/audit_floor.patch
 # applied: its audit rows carry no row data, which measures the floor of any trigger that writes
@@ -16,8 +17,10 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 ROUNDS=${BENCH_ROUNDS:-5}
 scratch_dir bench
 port=54396
+preload=()
+pg_has_pgaudit && preload=("shared_preload_libraries = 'ge_security,pgaudit'")
 cluster_create "$dir" "$port" "fsync = on" "shared_buffers = 512MB" "max_wal_size = 4GB" \
-  "checkpoint_timeout = 30min" "autovacuum = off"
+  "checkpoint_timeout = 30min" "autovacuum = off" "${preload[@]}"
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 
@@ -53,9 +56,12 @@ SELECT ge_security.enable_audit('native_accounts');
 CREATE TABLE floor_accounts (LIKE plain_accounts INCLUDING ALL);
 INSERT INTO floor_accounts SELECT * FROM plain_accounts;
 SELECT ge_security.enable_audit('floor_accounts');
+CREATE TABLE pgaudit_accounts (LIKE plain_accounts INCLUDING ALL);
+INSERT INTO pgaudit_accounts SELECT * FROM plain_accounts;
 VACUUM ANALYZE;
 SQL
 variants=(plain plpgsql native)
+pg_has_pgaudit && variants+=(pgaudit)
 [ "${BENCH_FLOOR:-0}" = 1 ] && variants+=(floor)
 for v in "${variants[@]}"; do
   printf '\\set aid random(1, 100000)\nUPDATE %s_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n' "$v" >"$dir/$v.sql"
@@ -66,8 +72,10 @@ chown postgres: "$dir"/*.sql
 # setting (the seed's column is NOT NULL)
 actor="-c app.current_actor=bench-app -c app.current_user=bench-app"
 tps() { # variant sync -> tps
+  local audit=""
+  [ "$1" = pgaudit ] && audit="-c pgaudit.log=write"
   q -c "VACUUM $1_accounts" -c "CHECKPOINT" >/dev/null
-  as_postgres env -u RUST_BACKTRACE PGOPTIONS="-c synchronous_commit=$2 $actor" "$PG_BIN/pgbench" -h "$dir" \
+  as_postgres env -u RUST_BACKTRACE PGOPTIONS="-c synchronous_commit=$2 $actor $audit" "$PG_BIN/pgbench" -h "$dir" \
     -p "$port" -n -c 4 -j 2 -T "$SECONDS_PER_RUN" -f "$dir/$1.sql" postgres 2>/dev/null \
     | awk '/^tps = / {print $3}'
 }
@@ -92,11 +100,13 @@ done
 touch "$dir/stop_sealer"; wait $sealer 2>/dev/null || true
 q -c "SELECT ge_security.audit_seal()" >/dev/null
 
-# per_round SYNC EXPR: EXPR of u (unaudited), p (PL/pgSQL), n (native), f (floor) tps in each round
+# per_round SYNC EXPR: EXPR of u (unaudited), p (PL/pgSQL), n (native), g (pgaudit), f (floor) tps
+# in each round
 per_round() {
   for round in $(seq 1 "$ROUNDS"); do
     awk -v u="${tps_of[plain.$1.$round]}" -v p="${tps_of[plpgsql.$1.$round]}" \
-      -v n="${tps_of[native.$1.$round]}" -v f="${tps_of[floor.$1.$round]:-0}" \
+      -v n="${tps_of[native.$1.$round]}" -v g="${tps_of[pgaudit.$1.$round]:-0}" \
+      -v f="${tps_of[floor.$1.$round]:-0}" \
       "BEGIN {printf \"%.4f\\n\", $2}"
   done | median
 }
@@ -118,6 +128,15 @@ row "plpgsql / unaudited" "p / u"
 # PL/pgSQL adds. A free trigger reaches unaudited/PL/pgSQL: the ceiling of native/PL/pgSQL here.
 row "added time, native / PL" "(1/n - 1/u) / (1/p - 1/u)" "same target, machine-independent: <= 0.44 (off)"
 row "ceiling here" "u / p" "native / PL/pgSQL of a zero-cost trigger"
+if pg_has_pgaudit; then
+  row "pgaudit / unaudited" "g / u" "pgaudit.log = 'write': a log line per statement, no row data, no chain"
+  row "native / pgaudit" "n / g"
+  logged=$(grep -c "AUDIT: SESSION,.*pgaudit_accounts" "$dir"/*.log "$dir"/data/log/* 2>/dev/null | awk -F: '{s += $NF} END {print s + 0}')
+  if [ "$logged" = 0 ]; then
+    echo "pgaudit wrote no audit line for pgaudit_accounts: its column would measure nothing" >&2
+    exit 1
+  fi
+fi
 if [ "${BENCH_FLOOR:-0}" = 1 ]; then
   with_rows=$(q -c "SELECT count(*) FROM ge_security.audit_log
                     WHERE table_name = 'public.floor_accounts' AND old_row IS NOT NULL")

@@ -414,8 +414,12 @@ unsafe fn insert_with_indexes(rel: pg_sys::Relation, tuples: &[pg_sys::HeapTuple
         pg_sys::ExecStoreHeapTuple(*tuple, slot, false);
         slots.push(slot);
     } else {
+        // The slots share an unpinned copy of the descriptor: slots made with the relation's
+        // own (reference-counted) descriptor would each pin it in the resource owner, whose
+        // bookkeeping then dominates a batch's cost.
+        let desc = pg_sys::CreateTupleDescCopy((*rel).rd_att);
         for &tuple in tuples {
-            let slot = pg_sys::MakeSingleTupleTableSlot((*rel).rd_att, &pg_sys::TTSOpsHeapTuple);
+            let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
             pg_sys::ExecStoreHeapTuple(tuple, slot, false);
             slots.push(slot);
         }
