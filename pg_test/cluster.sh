@@ -25,6 +25,26 @@ skip_unless_tls() {
   exit 0
 }
 
+# Scenarios that install another build of ge_security (a package, an old release) set the
+# installed one aside first and put it back on exit, whatever happens.
+GE_LIBDIR=$("$PG_CONFIG" --pkglibdir)
+GE_EXTDIR=$("$PG_CONFIG" --sharedir)/extension
+# set_aside_installed DIR: copies the installed library, control file and SQL scripts into DIR.
+set_aside_installed() {
+  mkdir -p "$1"
+  cp -p "$GE_LIBDIR/ge_security.so" "$GE_EXTDIR"/ge_security.control "$GE_EXTDIR"/ge_security--*.sql "$1"/
+}
+# remove_installed: removes them (before a package installs its own).
+remove_installed() {
+  rm -f "$GE_LIBDIR/ge_security.so" "$GE_EXTDIR"/ge_security.control "$GE_EXTDIR"/ge_security--*.sql
+}
+# install_files LIB_DIR SQL_DIR: installs the library from LIB_DIR and the control file and SQL
+# scripts from SQL_DIR in place of what is installed (set_aside_installed's DIR serves as both).
+install_files() {
+  remove_installed
+  cp -p "$1/ge_security.so" "$GE_LIBDIR/" && cp -p "$2"/ge_security.control "$2"/ge_security--*.sql "$GE_EXTDIR/"
+}
+
 # as_postgres CMD...: run a command as the postgres OS user (we may be root).
 as_postgres() {
   if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi

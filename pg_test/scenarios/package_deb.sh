@@ -13,18 +13,18 @@ fi
 scratch_dir package
 fail() { echo "$1"; exit 1; }
 pg_config=${PG_CONFIG:-/usr/bin/pg_config}
-libdir=$("$pg_config" --pkglibdir) extdir=$("$pg_config" --sharedir)/extension
 package=postgresql-$("$pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')-ge-security
 version=$(sed -nE 's/^version *= *"([^"]+)"/\1/p' "$here/../Cargo.toml" | head -1)
 dpkg -s "$package" >/dev/null 2>&1 && fail "$package is already installed: remove it first (dpkg -r $package)"
 
 # what `make install-debug` put there goes aside, and comes back whatever happens (cluster_create
 # empties the directory it is given: the cluster lives in its own subdirectory)
-backup=$dir/backup && mkdir -p "$backup"
-mv "$libdir"/ge_security.so "$extdir"/ge_security.control "$extdir"/ge_security--*.sql "$backup"/
+backup=$dir/backup
+set_aside_installed "$backup"
+remove_installed
 restore() {
   dpkg -r "$package" >/dev/null 2>&1 || true
-  cp -p "$backup"/ge_security.so "$libdir"/ && cp -p "$backup"/ge_security.control "$backup"/ge_security--*.sql "$extdir"/
+  install_files "$backup" "$backup"
 }
 trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop_all; restore; rm -rf "$dir"' EXIT
 
@@ -39,7 +39,7 @@ sed 's/^/  /' "$dir/info"
 
 dpkg -i "$deb" >"$dir/dpkg.log" 2>&1 || { cat "$dir/dpkg.log"; fail "dpkg -i failed"; }
 dpkg -s "$package" | grep -q "^Status: install ok installed" || fail "dpkg does not list $package as installed"
-for f in "$libdir/ge_security.so" "$extdir/ge_security.control" "$extdir/ge_security--$version.sql"; do
+for f in "$GE_LIBDIR/ge_security.so" "$GE_EXTDIR/ge_security.control" "$GE_EXTDIR/ge_security--$version.sql"; do
   dpkg -L "$package" | grep -qx "$f" || fail "$f is not in the package's file list"
   [ -f "$f" ] || fail "$f was not installed"
 done
@@ -63,7 +63,7 @@ cluster_stop_all
 
 dpkg -r "$package" >"$dir/dpkg.log" 2>&1 || { cat "$dir/dpkg.log"; fail "dpkg -r failed"; }
 dpkg -s "$package" 2>/dev/null | grep -q "^Status: install ok installed" && fail "$package still installed"
-for f in "$libdir/ge_security.so" "$extdir/ge_security.control" "$extdir/ge_security--$version.sql"; do
+for f in "$GE_LIBDIR/ge_security.so" "$GE_EXTDIR/ge_security.control" "$GE_EXTDIR/ge_security--$version.sql"; do
   [ ! -e "$f" ] || fail "dpkg -r left $f behind"
 done
 echo "package_deb: $(basename "$deb") installed, used and removed cleanly"

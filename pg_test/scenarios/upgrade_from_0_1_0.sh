@@ -19,20 +19,14 @@ fi
 scratch_dir upgrade
 fail() { echo "$1"; exit 1; }
 pg_config=${PG_CONFIG:-/usr/bin/pg_config}
-libdir=$("$pg_config" --pkglibdir) extdir=$("$pg_config" --sharedir)/extension
 version=$(sed -nE 's/^version *= *"([^"]+)"/\1/p' "$repo/Cargo.toml" | head -1)
 git -C "$repo" cat-file -e "$release_commit^{commit}" 2>/dev/null \
   || fail "release 0.1.0 (commit $release_commit) is not in this clone's history"
-[ -f "$extdir/ge_security--0.1.0--$version.sql" ] || fail "no upgrade script ge_security--0.1.0--$version.sql installed"
+[ -f "$GE_EXTDIR/ge_security--0.1.0--$version.sql" ] || fail "no upgrade script ge_security--0.1.0--$version.sql installed"
 
 # the build the suite installed goes aside and comes back whatever happens
 backup=$dir/backup worktree=$dir/v0.1.0
-mkdir -p "$backup"
-cp -p "$libdir/ge_security.so" "$extdir"/ge_security.control "$extdir"/ge_security--*.sql "$backup"/
-install_files() { # install_files FROM_LIBDIR FROM_EXTDIR
-  rm -f "$libdir/ge_security.so" "$extdir"/ge_security.control "$extdir"/ge_security--*.sql
-  cp -p "$1/ge_security.so" "$libdir/" && cp -p "$2"/ge_security.control "$2"/ge_security--*.sql "$extdir/"
-}
+set_aside_installed "$backup"
 trap 'kill $(jobs -p) 2>/dev/null || true; cluster_stop_all; install_files "$backup" "$backup";
       git -C "$repo" worktree remove --force "$worktree" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
@@ -44,7 +38,7 @@ old_target=$repo/target/release-0.1.0
 [ -d "$old_target" ] || { mkdir -p "$old_target" && cp -a "$repo/target/debug" "$old_target/" 2>/dev/null || true; }
 (cd "$worktree" && CARGO_TARGET_DIR=$old_target cargo pgrx package --debug --pg-config "$pg_config" \
   --out-dir "$dir/pkg") >"$dir/build.log" 2>&1 || { tail -30 "$dir/build.log"; fail "building 0.1.0 failed"; }
-install_files "$dir/pkg$libdir" "$dir/pkg$extdir"
+install_files "$dir/pkg$GE_LIBDIR" "$dir/pkg$GE_EXTDIR"
 
 port=54551 ring=$dir/keyring
 printf '1:%s\n' "$(openssl rand -hex 32)" >"$ring" && chown postgres: "$ring" && chmod 600 "$ring"
