@@ -32,12 +32,11 @@ plain_pii AS (
 }
 
 /// Plain-text PII columns a reporting role ($5) may SELECT, one finding per table and role,
-/// with what row-level security leaves it: `$hidden` is true for the findings where RLS lets
-/// it see no row, false for the others.
-macro_rules! readonly_pii_finder {
-    ($hidden:literal) => {
-        concat!(
-            r#",
+/// with what row-level security leaves it: one query for two checks, each row naming its check
+/// in `check_id` (pii_readable_by_readonly_role_rls_hidden where RLS lets the role see no row,
+/// pii_readable_by_readonly_role for the others), so the reach is computed once per call.
+const READONLY_PII_FINDER: &str = concat!(
+    r#",
 reader AS (
   SELECT r.oid, r.rolname, r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = ANY ($5::text[])),
 reader_reach(role_oid, oid) AS (
@@ -63,8 +62,8 @@ candidate AS (
   SELECT a.attrelid FROM pg_catalog.pg_attribute a WHERE a.attacl IS NOT NULL
   UNION
   SELECT c.oid FROM pg_catalog.pg_class c WHERE EXISTS (SELECT 1 FROM reader WHERE rolsuper))"#,
-            plain_pii!("r.oid IN (SELECT relid FROM candidate)"),
-            r#",
+    plain_pii!("r.oid IN (SELECT relid FROM candidate)"),
+    r#",
 readable AS (
   -- SELECT on the table or on the column, in a schema the role may use; set-based, not one
   -- privilege call per column
@@ -127,13 +126,11 @@ SELECT 'table', pg_catalog.format('%s for role %I', d.qualified, d.rolname),
        || ' -- if the privilege comes from PUBLIC or a group role, revoke it there',
        pg_catalog.jsonb_build_object('table', d.qualified, 'role', d.rolname,
                                      'columns', pg_catalog.to_jsonb(d.columns),
-                                     'row_level_security', d.row_level_security)
-FROM described d
-WHERE (d.row_level_security = 'hides every row') = "#,
-            $hidden
-        )
-    };
-}
+                                     'row_level_security', d.row_level_security),
+       CASE WHEN d.row_level_security = 'hides every row' THEN 'pii_readable_by_readonly_role_rls_hidden'
+            ELSE 'pii_readable_by_readonly_role' END AS check_id
+FROM described d"#
+);
 
 /// PII that reporting roles can read: access restriction and confidentiality of PII.
 const READONLY_PII: &[&str] = &[
@@ -195,7 +192,7 @@ FROM fix f"#
              row-level security leaves it (off, bypassed, filters rows); where RLS lets it see \
              no row the finding is pii_readable_by_readonly_role_rls_hidden instead.",
         requires: None,
-        finder: readonly_pii_finder!("false"),
+        finder: READONLY_PII_FINDER,
     },
     Check {
         id: "pii_readable_by_readonly_role_rls_hidden",
@@ -209,7 +206,7 @@ FROM fix f"#
              row: nothing leaks today, and one policy added later would expose the columns. \
              Revoke the privilege it does not use.",
         requires: None,
-        finder: readonly_pii_finder!("true"),
+        finder: READONLY_PII_FINDER,
     },
     Check {
         id: "pii_table_not_audited",

@@ -5,7 +5,7 @@ use super::setting_problems;
 use crate::gucs;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Common table expressions every finder may use. Parameters: $1 superuser allow-list,
 /// $2 app roles (empty: LOGIN non-superusers), $3 tenant columns, $4 PII name pattern, $5 reporting
@@ -170,6 +170,14 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
     let readonly_roles = gucs::list(&gucs::READONLY_ROLES);
     let problems = setting_problems::find();
     let pii_names = pii_names(&pii_pattern);
+    let checks: Vec<&'static Check> = checks.collect();
+    // How many of the checks use each finder: one that several share (its rows name their
+    // check in `check_id`) runs once, and its rows are kept for the others.
+    let mut uses: HashMap<&'static str, usize> = HashMap::new();
+    for check in &checks {
+        *uses.entry(check.finder).or_default() += 1;
+    }
+    let mut kept: HashMap<&'static str, Vec<Vec<u8>>> = HashMap::new();
     let mut findings = Vec::new();
     Spi::connect(|client| {
         let database = client
@@ -205,6 +213,10 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
             if skipped {
                 continue;
             }
+            if let Some(rows) = kept.get(check.finder) {
+                findings.extend(rows.iter().filter_map(|b| finding_from_json(check, b)));
+                continue;
+            }
             let args: [DatumWithOid; 6] = [
                 allowlist.clone().into(),
                 app_roles.clone().into(),
@@ -215,7 +227,8 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
             ];
             // Each row comes back as JSON converted to UTF-8 bytes: names in the server
             // encoding (LATIN1, ...) never reach Rust as text of another encoding. The five
-            // named columns are the finding; a sixth, when present and true, marks it
+            // named columns are the finding; `check_id`, when present, names the check a row
+            // of a shared finder belongs to; another column, when present and true, marks it
             // not_assessed.
             let query = format!(
                 "SELECT pg_catalog.convert_to(pg_catalog.row_to_json(f)::pg_catalog.text, 'UTF8') \
@@ -223,12 +236,14 @@ pub fn run(checks: impl Iterator<Item = &'static Check>) -> Vec<Finding> {
                 with_prelude(check.finder),
                 COLUMNS.join(", ")
             );
-            let rows = client
+            let rows: Vec<Vec<u8>> = client
                 .select(&query, None, &args)
-                .unwrap_or_else(|e| crate::error::spi_failed(check.id, e));
-            for row in rows {
-                let bytes = row.get::<Vec<u8>>(1).ok().flatten().unwrap_or_default();
-                findings.push(finding_from_json(check, &bytes));
+                .unwrap_or_else(|e| crate::error::spi_failed(check.id, e))
+                .map(|row| row.get::<Vec<u8>>(1).ok().flatten().unwrap_or_default())
+                .collect();
+            findings.extend(rows.iter().filter_map(|b| finding_from_json(check, b)));
+            if uses.get(check.finder).is_some_and(|&n| n > 1) {
+                kept.insert(check.finder, rows);
             }
         }
     });
@@ -325,7 +340,8 @@ fn with_prelude(finder: &str) -> String {
     }
 }
 
-/// The columns every finder returns, in order (a sixth, `could_not_look`, is optional).
+/// The columns every finder returns, in order (`check_id` and a sixth, `could_not_look`, are
+/// optional).
 const COLUMNS: [&str; 5] = [
     "object_type",
     "object_name",
@@ -340,18 +356,22 @@ fn utf8(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A finding from one row of a finder, as `row_to_json` wrote it (UTF-8).
-fn finding_from_json(check: &'static Check, bytes: &[u8]) -> Finding {
+/// A finding from one row of a finder, as `row_to_json` wrote it (UTF-8); none when the row
+/// names another check (`check_id`, in a finder several checks share).
+fn finding_from_json(check: &'static Check, bytes: &[u8]) -> Option<Finding> {
     let row: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&utf8(bytes)).unwrap_or_default();
     let text = |name: &str| row.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    if text("check_id").is_some_and(|id| id != check.id) {
+        return None;
+    }
     // the optional sixth column, whatever the finder named it
     let could_not_look = row
         .iter()
-        .find(|(name, _)| !COLUMNS.contains(&name.as_str()))
+        .find(|(name, _)| !COLUMNS.contains(&name.as_str()) && name.as_str() != "check_id")
         .and_then(|(_, v)| v.as_bool())
         == Some(true);
-    Finding {
+    Some(Finding {
         check,
         object_type: text("object_type").unwrap_or_default(),
         object_name: text("object_name").unwrap_or_default(),
@@ -366,7 +386,7 @@ fn finding_from_json(check: &'static Check, bytes: &[u8]) -> Finding {
             .get("details")
             .cloned()
             .unwrap_or(serde_json::Value::Null),
-    }
+    })
 }
 
 fn not_assessed(check: &'static Check, database: &str, needs: &str) -> Finding {

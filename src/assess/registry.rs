@@ -67,7 +67,9 @@ pub struct Requirement {
 /// pattern matches (`bytea[]`, as stored; through the prelude's `pii_name`), and
 /// returns `object_type, object_name, message, remediation, details` per violation. A sixth
 /// boolean column, when present and true, marks the row `not_assessed` instead (the check
-/// could not look, e.g. at a file the server cannot read).
+/// could not look, e.g. at a file the server cannot read). Checks may share one finder (the
+/// same text, run once per assess() call): each of its rows then names its check in a
+/// `check_id` column.
 #[derive(Debug)]
 pub struct Check {
     pub id: &'static str,

@@ -17,12 +17,11 @@ macro_rules! runs_as_owner {
 }
 
 /// Tables without row-level security that app or reporting roles may read or write
-/// (`exposed_grant`), with or without (`$pii`) PII-looking columns that are not encrypted.
-/// Tenant tables are left to rls_missing_on_tenant_table.
-macro_rules! exposed_table_finder {
-    ($pii:literal) => {
-        concat!(
-            r#",
+/// (`exposed_grant`): one query for two checks, each row naming its check in `check_id`
+/// (pii_table_readable_without_rls when the table has PII-looking columns that are not
+/// encrypted, table_readable_without_rls otherwise), so the grant reach is computed once per
+/// assess() call. Tenant tables are left to rls_missing_on_tenant_table.
+const EXPOSED_TABLE_FINDER: &str = r#",
 exposed_table AS (
   SELECT r.oid, r.qualified,
          (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
@@ -58,23 +57,18 @@ SELECT 'table', t.qualified,
        pg_catalog.jsonb_build_object('table', t.qualified, 'pii_columns', pg_catalog.to_jsonb(t.pii_columns),
          'readers', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('role', x.rolname, 'kind', x.kind,
            'privileges', pg_catalog.to_jsonb(x.privileges), 'through', pg_catalog.to_jsonb(x.paths))
-           ORDER BY x.rolname, x.kind))
+           ORDER BY x.rolname, x.kind)),
+       CASE WHEN t.pii_columns IS NULL THEN 'table_readable_without_rls'
+            ELSE 'pii_table_readable_without_rls' END AS check_id
 FROM exposed_table t JOIN reader x ON x.relid = t.oid
-WHERE t.pii_columns IS "#,
-            $pii,
-            r#" NULL
-GROUP BY t.oid, t.qualified, t.pii_columns"#
-        )
-    };
-}
+GROUP BY t.oid, t.qualified, t.pii_columns"#;
 
 /// Views that run with their owner's rights and that app or reporting roles may read, over
-/// no row-level secured table (rls_bypassed_by_definer_view reports those), reading (`$pii`:
-/// NOT) or not reading PII-looking columns.
-macro_rules! owner_rights_view_finder {
-    ($pii:literal) => {
-        concat!(
-            r#",
+/// no row-level secured table (rls_bypassed_by_definer_view reports those): one query for two
+/// checks, each row naming its check in `check_id` (owner_rights_view_reads_pii when the view
+/// reads PII-looking columns, owner_rights_view_readable otherwise).
+const OWNER_RIGHTS_VIEW_FINDER: &str = concat!(
+    r#",
 owner_view AS (
   -- views only (not every relation): few in most databases, so the privilege test per view
   -- and role is cheaper than the grants of every relation
@@ -86,8 +80,8 @@ owner_view AS (
   FROM (SELECT c.* FROM pg_catalog.pg_class c WHERE c.relkind = 'v' OFFSET 0) vc
   JOIN user_schema s ON s.oid = vc.relnamespace
   WHERE "#,
-            runs_as_owner!("vc"),
-            r#"
+    runs_as_owner!("vc"),
+    r#"
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
                       AND d.objid = vc.oid AND d.deptype = 'e')
@@ -121,14 +115,11 @@ SELECT 'view', j.qualified,
                          j.qualified, pg_catalog.array_to_string(j.reads, ', ')),
        pg_catalog.jsonb_build_object('view', j.qualified, 'owner', pg_catalog.pg_get_userbyid(j.relowner),
          'reads', pg_catalog.to_jsonb(j.reads), 'pii_columns', pg_catalog.to_jsonb(j.pii_columns),
-         'readers', pg_catalog.to_jsonb(j.readers))
-FROM judged j
-WHERE j.pii_columns IS "#,
-            $pii,
-            " NULL"
-        )
-    };
-}
+         'readers', pg_catalog.to_jsonb(j.readers)),
+       CASE WHEN j.pii_columns IS NULL THEN 'owner_rights_view_readable'
+            ELSE 'owner_rights_view_reads_pii' END AS check_id
+FROM judged j"#
+);
 
 /// Row-level security as the tenant boundary (CIS PostgreSQL 15 v1.2.0, 4.7).
 const ISOLATION: &[&str] = &["ISO27001:A.8.3", "SOC2:CC6.1", "CIS:4.7"];
@@ -391,7 +382,7 @@ GROUP BY p.oid, p.polname, r.qualified"#,
                       group role it belongs to: every row's personal data is one query away. \
                       Tenant tables are rls_missing_on_tenant_table.",
         requires: None,
-        finder: exposed_table_finder!("NOT"),
+        finder: EXPOSED_TABLE_FINDER,
     },
     Check {
         id: "table_readable_without_rls",
@@ -405,7 +396,7 @@ GROUP BY p.oid, p.polname, r.qualified"#,
                       privileges included) or a group role it belongs to: nothing in the database \
                       limits which rows it sees or changes.",
         requires: None,
-        finder: exposed_table_finder!(""),
+        finder: EXPOSED_TABLE_FINDER,
     },
     Check {
         id: "owner_rights_view_reads_pii",
@@ -418,7 +409,7 @@ GROUP BY p.oid, p.polname, r.qualified"#,
                       it reads whatever its own privileges on those tables. Views over row-level \
                       secured tables are rls_bypassed_by_definer_view.",
         requires: None,
-        finder: owner_rights_view_finder!("NOT"),
+        finder: OWNER_RIGHTS_VIEW_FINDER,
     },
     Check {
         id: "owner_rights_view_readable",
@@ -431,6 +422,6 @@ GROUP BY p.oid, p.polname, r.qualified"#,
                       the view reads. With security_invoker the reader's own privileges and \
                       row-level security apply.",
         requires: None,
-        finder: owner_rights_view_finder!(""),
+        finder: OWNER_RIGHTS_VIEW_FINDER,
     },
 ];

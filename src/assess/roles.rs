@@ -245,17 +245,20 @@ JOIN (
                         ELSE 'TABLE' END AS kind_sql,
          r.qualified AS object_name
     FROM user_relation r
-   WHERE r.relkind <> 'S' OR NOT EXISTS (
+   WHERE r.relowner IN (SELECT oid FROM app_role)
+     AND (r.relkind <> 'S' OR NOT EXISTS (
          SELECT 1 FROM pg_catalog.pg_depend d
           WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-            AND d.objid = r.oid AND d.deptype IN ('a', 'i'))
+            AND d.objid = r.oid AND d.deptype IN ('a', 'i')))
   UNION ALL
   SELECT s.nspowner, 'schema', 'SCHEMA', pg_catalog.quote_ident(s.nspname) FROM user_schema s
+   WHERE s.nspowner IN (SELECT oid FROM app_role)
   UNION ALL
   SELECT f.proowner, 'function',
          CASE f.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
          f.qualified
     FROM user_function f
+   WHERE f.proowner IN (SELECT oid FROM app_role)
 ) o ON o.owner = a.oid"#,
     },
     Check {
