@@ -270,3 +270,36 @@ fn refuse_pruned(client: &SpiClient, from: i64) {
         .raise();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Archive lines are ASCII whatever the text: JSON escapes for quotes, backslashes, control
+    /// characters and everything beyond ASCII (astral characters as surrogate pairs), which
+    /// json.loads turns back into the same characters.
+    #[test]
+    fn strings_are_ascii_json() {
+        let mut out = String::new();
+        push_string(&mut out, "a\"b\\c\u{1}\u{7f}é😀 ~");
+        assert_eq!(out, r#""a\"b\\c\u0001\u007f\u00e9\ud83d\ude00 ~""#);
+        assert!(out.is_ascii());
+        let back: String = serde_json::from_str(&out).expect("valid JSON");
+        assert_eq!(back, "a\"b\\c\u{1}\u{7f}é😀 ~");
+    }
+
+    /// A text value is null, the string its bytes are the UTF-8 of, or the hex of bytes that
+    /// are not UTF-8 (a LATIN1 é), so the bytes hashed come back exactly.
+    #[test]
+    fn text_values_keep_their_bytes() {
+        let shown = |bytes: Option<&[u8]>| {
+            let mut out = String::new();
+            push_bytes(&mut out, bytes);
+            out
+        };
+        assert_eq!(shown(None), "null");
+        assert_eq!(shown(Some(b"")), r#""""#);
+        assert_eq!(shown(Some("café".as_bytes())), r#""caf\u00e9""#);
+        assert_eq!(shown(Some(b"caf\xe9")), r#"{"hex":"636166e9"}"#);
+    }
+}
