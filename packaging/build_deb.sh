@@ -21,6 +21,8 @@ install -d "$doc"
 install -m 644 README.md "$doc/README.md"
 install -m 644 docs/*.md "$doc/"
 install -m 644 LICENSE "$doc/copyright"
+install -d "$doc/examples"
+install -m 644 tools/verify_archive.py "$doc/examples/verify_archive.py"
 find "$root" -type d -exec chmod 755 {} + && find "$root" -type f -exec chmod 644 {} +
 
 install -d "$root/DEBIAN"

@@ -27,6 +27,11 @@ REVOKE ALL ON FUNCTION @extschema@.audit_proof(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_verify(jsonb) TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_digest() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_proof(bigint) TO ge_security_auditor;
+-- Retention and archival: auditors export what they may read anyway; only superusers prune
+-- (audit_prune() checks that itself too, and never prunes inside the retention).
+REVOKE ALL ON FUNCTION @extschema@.audit_export(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_prune(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_export(bigint, bigint) TO ge_security_auditor;
 
 -- Column encryption: everyone may encrypt, index and rotate; only decryptors may decrypt.
 REVOKE ALL ON FUNCTION @extschema@.decrypt(bytea, text, text) FROM PUBLIC;

@@ -2,7 +2,8 @@
 -- No table of 0.1.0 changes shape: the audit trail, its blocks, waivers and the registry of
 -- protected columns keep their rows, and rows hashed under the canonical encoding v1 keep
 -- verifying. New in 0.2.0: the drift baseline tables and functions, the metrics view, evidence,
--- the CI exports, controls(); functions of 0.1.0 are replaced with their 0.2.0 definitions
+-- the CI exports, controls(), the trail's retention and archival (audit_export(),
+-- audit_prune()); functions of 0.1.0 are replaced with their 0.2.0 definitions
 -- (pinned search_path, checks before locks); the grants end as a fresh install makes them.
 \echo Use "ALTER EXTENSION ge_security UPDATE TO '0.2.0'" to load this file. \quit
 
@@ -993,6 +994,16 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'audit_digest_wrapper';
 
+-- ge_security::audit::archive::audit_export
+CREATE OR REPLACE FUNCTION "audit_export"(
+	"from_block" bigint, /* Option < i64 > */
+	"to_block" bigint /* Option < i64 > */
+) RETURNS SETOF TEXT /* String */
+STABLE PARALLEL SAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'audit_export_wrapper';
+
 -- ge_security::audit::verify::audit_proof
 CREATE OR REPLACE FUNCTION "audit_proof"(
 	"id" bigint /* Option < i64 > */
@@ -1001,6 +1012,15 @@ STABLE PARALLEL SAFE
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'audit_proof_wrapper';
+
+-- ge_security::audit::prune::audit_prune
+CREATE OR REPLACE FUNCTION "audit_prune"(
+	"through_block" bigint /* Option < i64 > */
+) RETURNS bigint /* i64 */
+PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'audit_prune_wrapper';
 
 -- ge_security::audit::seal::audit_seal
 CREATE OR REPLACE FUNCTION "audit_seal"() RETURNS bigint /* i64 */
@@ -1183,6 +1203,11 @@ REVOKE ALL ON FUNCTION @extschema@.audit_proof(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_verify(jsonb) TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_digest() TO ge_security_auditor;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_proof(bigint) TO ge_security_auditor;
+-- Retention and archival: auditors export what they may read anyway; only superusers prune
+-- (audit_prune() checks that itself too, and never prunes inside the retention).
+REVOKE ALL ON FUNCTION @extschema@.audit_export(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_prune(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_export(bigint, bigint) TO ge_security_auditor;
 
 -- Column encryption: everyone may encrypt, index and rotate; only decryptors may decrypt.
 REVOKE ALL ON FUNCTION @extschema@.decrypt(bytea, text, text) FROM PUBLIC;

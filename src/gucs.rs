@@ -3,6 +3,7 @@
 use pgrx::prelude::*;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::{CStr, CString};
+use std::sync::OnceLock;
 
 /// Superusers that are expected (comma-separated role names). Others are findings.
 pub static SUPERUSER_ALLOWLIST: GucSetting<Option<CString>> =
@@ -57,6 +58,15 @@ pub static DRIFT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(60);
 /// metrics view (seconds; 0 turns it off).
 pub static VERIFY_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3600);
 
+/// Minimum age of a sealed audit block before audit_prune() may delete its rows (an interval).
+/// Never below the value the server was started with (`capture_retention_floor`).
+pub static AUDIT_RETENTION: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"365 days"));
+
+/// The retention the server was started with, as (length in microseconds, text): captured in
+/// the postmaster while the library is preloaded, inherited by every backend it forks.
+static RETENTION_FLOOR: OnceLock<(i128, String)> = OnceLock::new();
+
 pub fn init() {
     GucRegistry::define_string_guc(
         c"ge_security.databases",
@@ -109,6 +119,20 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    // SAFETY: check_retention is a #[pg_guard] function and the strings are static.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"ge_security.audit_retention",
+            c"Minimum age of a sealed audit block before audit_prune() may delete its rows.",
+            c"An interval; it cannot be set below the value the server was started with.",
+            &AUDIT_RETENTION,
+            GucContext::Suset,
+            GucFlags::default(),
+            Some(check_retention),
+            None,
+            None,
+        )
+    };
     GucRegistry::define_int_guc(
         c"ge_security.seal_interval",
         c"Interval between seals of the audit trail.",
@@ -198,6 +222,77 @@ fn define_checked_string(
             None,
             None,
         )
+    }
+}
+
+/// Remember the retention in force now as the floor no later setting may go below. Called by
+/// `_PG_init` in the postmaster (preloaded), after `init()` applied postgresql.conf's value.
+pub fn capture_retention_floor() {
+    let text = self::text(&AUDIT_RETENTION);
+    if let Ok(length) = interval_length(&text) {
+        let _ = RETENTION_FLOOR.set((length, text));
+    }
+}
+
+/// The retention the server was started with; None when the library was not preloaded.
+pub fn retention_floor() -> Option<&'static str> {
+    RETENTION_FLOOR.get().map(|(_, text)| text.as_str())
+}
+
+/// An interval's length in microseconds, ordered as PostgreSQL orders intervals (a month is 30
+/// days, a day 24 hours), or interval_in's complaint. interval_in reads no catalog, so this
+/// works outside a transaction too (the postmaster checks the setting on reload).
+pub fn interval_length(text: &str) -> Result<i128, String> {
+    let text = CString::new(text).map_err(|_| "it contains a NUL byte".to_owned())?;
+    PgTryBuilder::new(move || {
+        // SAFETY: interval_in gets a NUL-terminated string, the type's own OID and typmod -1,
+        // and returns a palloc'd Interval (or raises an ERROR, caught below: parsing holds no
+        // lock, buffer or other resource an error could leak).
+        unsafe {
+            let datum = pgrx::direct_function_call_as_datum(
+                pg_sys::interval_in,
+                &[
+                    Some(pg_sys::Datum::from(text.as_ptr())),
+                    Some(pg_sys::Datum::from(pg_sys::INTERVALOID)),
+                    Some(pg_sys::Datum::from(-1i32)),
+                ],
+            )
+            .ok_or_else(|| "it is not an interval".to_owned())?;
+            let interval = &*datum.cast_mut_ptr::<pg_sys::Interval>();
+            const DAY: i128 = 86_400_000_000;
+            Ok(i128::from(interval.time)
+                + i128::from(interval.day) * DAY
+                + i128::from(interval.month) * 30 * DAY)
+        }
+    })
+    .catch_others(|error| match error {
+        pg_sys::panic::CaughtError::PostgresError(report)
+        | pg_sys::panic::CaughtError::ErrorReport(report) => Err(report.message().to_owned()),
+        other => other.rethrow(),
+    })
+    .execute()
+}
+
+/// What is wrong with a retention, if anything: not an interval, negative, or shorter than
+/// the retention the server was started with.
+pub fn retention_problem(value: &str) -> Option<String> {
+    let length = match interval_length(value) {
+        Ok(length) => length,
+        Err(why) => {
+            return Some(format!(
+                "\"{}\" is not an interval: {why}",
+                crate::error::shown(value, 32)
+            ))
+        }
+    };
+    if length < 0 {
+        return Some("A retention cannot be negative.".to_owned());
+    }
+    match RETENTION_FLOOR.get() {
+        Some((floor, text)) if length < *floor => Some(format!(
+            "ge_security.audit_retention cannot be lowered below {text}, the value the server was started with; a shorter retention needs a server restart with it in postgresql.conf."
+        )),
+        _ => None,
     }
 }
 
@@ -342,6 +437,20 @@ unsafe extern "C-unwind" fn check_pattern(
 ) -> bool {
     // SAFETY: called by PostgreSQL as a string check hook.
     accept_unless(pattern_problem(&unsafe { proposed(newval) }))
+}
+
+/// Check hook of `ge_security.audit_retention`.
+///
+/// # Safety
+/// As for `check_name_list`.
+#[pg_guard]
+unsafe extern "C-unwind" fn check_retention(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: called by PostgreSQL as a string check hook.
+    accept_unless(retention_problem(&unsafe { proposed(newval) }))
 }
 
 /// Check hook of `ge_security.actor_setting`.

@@ -42,6 +42,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     // SAFETY: reads a plain global that PostgreSQL sets while it loads preloaded libraries.
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        gucs::capture_retention_floor();
         audit::horizon::init();
         audit::ddl_guard::init();
         audit::batch::init();

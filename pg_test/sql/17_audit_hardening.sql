@@ -140,7 +140,8 @@ ROLLBACK;
 SELECT proname, proconfig FROM pg_proc
  WHERE pronamespace = 'ge_security'::regnamespace
    AND proname IN ('enable_audit', 'disable_audit', 'lockdown_role', 'audit_seal', 'audit_verify',
-                   'audit_digest', 'audit_proof', 'audit_trigger', 'audit_guard')
+                   'audit_digest', 'audit_proof', 'audit_export', 'audit_prune', 'audit_trigger',
+                   'audit_guard')
  ORDER BY proname;
 
 -- tables for the attack: one imaged directly (integers, text), one through to_jsonb
@@ -168,6 +169,8 @@ SELECT ok, problem FROM ge_security.audit_verify(ge_security.audit_digest());
 SELECT (ge_security.audit_digest() ->> 'block_no') AS digest_block;
 SELECT ge_security.audit_proof((SELECT min(id) FROM ge_security.audit_log
                                  WHERE op OPERATOR(pg_catalog.=) 'INSERT')) -> 'block' ->> 'block_no' AS proof_block;
+SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>) 2 AS exported FROM ge_security.audit_export(1, 1);
+SELECT code FROM pg_temp.refused($$SELECT ge_security.audit_prune(1)$$);
 SELECT ge_security.lockdown_role('ah_victim') AS locked;
 SELECT ge_security.disable_audit('public.ah_direct') AS disabled;
 SELECT ge_security.disable_audit('public.ah_generic') AS disabled;

@@ -6,17 +6,37 @@ use pgrx::prelude::*;
 use pgrx::{PgTrigger, PgTriggerError, PgTriggerOperation};
 use std::cell::Cell;
 
+/// The one write the guard lets through outside maintenance, while the extension makes it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Right {
+    None,
+    /// audit_seal() inserts a block into audit_block.
+    Seal,
+    /// audit_prune() deletes the rows of blocks past their retention from audit_log.
+    Prune,
+}
+
 thread_local! {
-    /// Set only while audit_seal() inserts a block.
-    static SEALING: Cell<bool> = const { Cell::new(false) };
+    /// Set only around the extension's own statement that needs it.
+    static RIGHT: Cell<Right> = const { Cell::new(Right::None) };
+}
+
+fn with_right<R>(right: Right, f: impl FnOnce() -> R) -> R {
+    RIGHT.set(right);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    RIGHT.set(Right::None);
+    result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Run `f` with the right to INSERT into audit_block (the sealer's own write).
 pub fn with_sealer_rights<R>(f: impl FnOnce() -> R) -> R {
-    SEALING.set(true);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    SEALING.set(false);
-    result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    with_right(Right::Seal, f)
+}
+
+/// Run `f` with the right to DELETE from audit_log (audit_prune()'s own statement, after its
+/// checks; docs/architecture.md, "Retention and archival").
+pub fn with_pruner_rights<R>(f: impl FnOnce() -> R) -> R {
+    with_right(Right::Prune, f)
 }
 
 #[pg_trigger]
@@ -30,8 +50,10 @@ fn audit_guard<'a>(
         PgTriggerOperation::Delete => "DELETE",
         PgTriggerOperation::Truncate => "TRUNCATE",
     };
-    if op == "INSERT" && table == "ge_security.audit_block" && SEALING.get() {
-        return Ok(None);
+    match (op, table.as_str(), RIGHT.get()) {
+        ("INSERT", "ge_security.audit_block", Right::Seal)
+        | ("DELETE", "ge_security.audit_log", Right::Prune) => return Ok(None),
+        _ => {}
     }
     if gucs::MAINTENANCE.get() {
         pgrx::log!(

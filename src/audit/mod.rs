@@ -1,6 +1,7 @@
 //! The tamper-evident audit trail: native row trigger, append-only log, sealing into Merkle
 //! blocks below a horizon, verification, digest and inclusion proofs. How the parts fit:
 //! docs/architecture.md, "How data flows".
+mod archive;
 pub mod batch;
 pub mod ddl_guard;
 pub mod guard;
@@ -9,6 +10,7 @@ mod jsonb_flat;
 mod lockdown;
 mod merkle;
 mod output_settings;
+mod prune;
 mod record;
 pub mod redact;
 mod row_json;

@@ -2,12 +2,13 @@
 //! streaming (two cursors in id/block order); also the digest and inclusion proofs.
 use super::jsonb_flat;
 use super::merkle::{self, Hash, RootBuilder};
+use super::prune;
 use super::record::{self, Field, Hashed, Record, COLUMNS, POSITION};
 use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
-use pgrx::spi::SpiCursor;
+use pgrx::spi::{SpiClient, SpiCursor};
 use pgrx::JsonB;
 use pgrx::{pg_sys, varlena, PgMemoryContexts};
 use std::collections::VecDeque;
@@ -268,6 +269,14 @@ impl<'c, T> Stream<'c, T> {
         self.peek();
         self.buffer.pop_front()
     }
+
+    /// The next item if `wanted` says so.
+    fn next_if(&mut self, wanted: impl FnOnce(&T) -> bool) -> Option<T> {
+        self.peek()
+            .is_some_and(wanted)
+            .then(|| self.next())
+            .flatten()
+    }
 }
 
 type Problem = (
@@ -387,6 +396,68 @@ fn parse_digest(value: Option<serde_json::Value>) -> Option<Digest> {
     })
 }
 
+/// Check the rows of sealed blocks `from..=through` as audit_verify() would (every row hash,
+/// each block's count and Merkle root), and that no other row lies below `last_id` (the last
+/// id of block `through`): audit_prune() runs it before deleting them. The rows checked, or
+/// the first problem found.
+pub(super) fn sealed_range_rows(
+    client: &SpiClient,
+    from: i64,
+    through: i64,
+    last_id: i64,
+) -> Result<i64, String> {
+    let mut rows = Stream {
+        cursor: client.open_cursor(
+            &format!(
+                "SELECT {} FROM ge_security.audit_log WHERE id OPERATOR(pg_catalog.<=) $1 ORDER BY id",
+                record::select_list()
+            ),
+            &[last_id.into()],
+        ),
+        buffer: VecDeque::new(),
+        done: false,
+        convert: read_rows,
+    };
+    let mut blocks = Stream {
+        cursor: client.open_cursor(
+            &BLOCKS_SQL.replace(
+                " ORDER BY",
+                " WHERE block_no OPERATOR(pg_catalog.>=) $1 \
+                 AND block_no OPERATOR(pg_catalog.<=) $2 ORDER BY",
+            ),
+            &[from.into(), through.into()],
+        ),
+        buffer: VecDeque::new(),
+        done: false,
+        convert: read_blocks,
+    };
+    let mut checked = 0i64;
+    while let Some(block) = blocks.next() {
+        let mut root = RootBuilder::default();
+        while let Some(row) = rows.next_if(|row| row.id <= block.last_id) {
+            if row.id < block.first_id {
+                return Err(format!("Row {} lies outside every sealed block.", row.id));
+            }
+            if !row.hash_ok {
+                return Err(format!("Row {} does not match its row_hash.", row.id));
+            }
+            root.push(row.leaf);
+        }
+        let count = root.count() as i64;
+        if count != block.row_count || root.root().map(|r| r.to_vec()) != Some(block.rows_root) {
+            return Err(format!(
+                "Block {} seals {} rows; {count} found do not make its rows_root.",
+                block.block_no, block.row_count
+            ));
+        }
+        checked += count;
+    }
+    match rows.next() {
+        Some(row) => Err(format!("Row {} lies outside every sealed block.", row.id)),
+        None => Ok(checked),
+    }
+}
+
 /// Recompute every row hash, block root and link; compare with a digest kept outside. The
 /// digest is read from the call (see `digest_argument`), hence the SQL written out here.
 #[pg_extern(sql = "CREATE FUNCTION audit_verify(digest jsonb DEFAULT NULL) \
@@ -409,6 +480,7 @@ fn audit_verify(
     let backlog_after_micros = 5 * i64::from(gucs::SEAL_INTERVAL_MS.get()) * 1000;
     let mut report = Report(Vec::new());
     let (mut rows_seen, mut blocks_seen, mut unsealed) = (0i64, 0i64, 0i64);
+    let mut pruned_note = String::new();
     Spi::connect(|client| {
         let now: i64 = micros(
             client
@@ -433,6 +505,7 @@ fn audit_verify(
         let mut expected_no = 1i64;
         let mut last_sealed_id = 0i64;
         let mut digest_block_hash: Option<Vec<u8>> = None;
+        let mut emptied = Vec::new();
         while let Some(block) = blocks.next() {
             blocks_seen += 1;
             let no = Some(block.block_no);
@@ -505,7 +578,14 @@ fn audit_verify(
                 root.push(row.leaf);
             }
             let count = root.count() as i64;
-            if count < block.row_count {
+            if count == 0 && block.row_count > 0 {
+                // pruned, or deleted: told apart once the whole trail was read
+                emptied.push(prune::Emptied {
+                    block_no: block.block_no,
+                    row_count: block.row_count,
+                    sealed_at_micros: block.sealed_at_micros,
+                });
+            } else if count < block.row_count {
                 report.add(
                     "row_missing",
                     no,
@@ -532,6 +612,11 @@ fn audit_verify(
             expected_no = block.block_no + 1;
             last_sealed_id = block.last_id;
         }
+        let accounted = prune::account_for(client, &emptied);
+        for (block_no, detail) in &accounted.unexplained {
+            report.add("row_missing", Some(*block_no), None, detail.clone());
+        }
+        pruned_note = accounted.note();
         let mut oldest_unsealed: Option<(i64, i64)> = None;
         while let Some(row) = rows.next() {
             rows_seen += 1;
@@ -581,7 +666,7 @@ fn audit_verify(
             None,
             None,
             Some(format!(
-                "{rows_seen} rows in {blocks_seen} blocks verified, {unsealed} not yet sealed"
+                "{rows_seen} rows in {blocks_seen} blocks verified, {unsealed} not yet sealed{pruned_note}"
             )),
         ));
     }
@@ -656,6 +741,18 @@ fn audit_proof(id: Option<i64>) -> JsonB {
                 row_hash_hex = merkle::hex(&hash);
             }
             leaves.push(merkle::leaf(rid, &hash));
+        }
+        if leaves.is_empty() {
+            GeError::new(
+                Kind::UndefinedObject,
+                format!(
+                    "the rows of audit block {} are no longer in the database",
+                    block.block_no
+                ),
+            )
+            .detail("audit_verify() says whether audit_prune() removed them.")
+            .hint("An archive exported with audit_export() before the prune holds the row; tools/verify_archive.py checks it.")
+            .raise();
         }
         let index = index.unwrap_or_else(|| {
             GeError::new(
