@@ -106,5 +106,18 @@ SET idle_in_transaction_session_timeout = '10min';
 SELECT count(*) AS still_reported FROM ge_security.assess() WHERE check_id = 'idle_in_transaction_timeout_off';
 RESET idle_in_transaction_session_timeout;
 
+-- 7. md5_password_warnings (PostgreSQL 18 on): reported while off, quiet once on. Before 18
+-- the setting does not exist: one not_assessed row says so, never a pass or an error.
+SELECT pg_catalog.current_setting('server_version_num')::integer >= 180000 AS pg18 \gset
+\if :pg18
+SET md5_password_warnings = off;
+SELECT status, object_name, message, remediation FROM ge_security.assess() WHERE check_id = 'md5_password_warnings_off';
+SET md5_password_warnings = on;
+SELECT count(*) AS still_reported FROM ge_security.assess('info', true) WHERE check_id = 'md5_password_warnings_off';
+RESET md5_password_warnings;
+\else
+SELECT status, object_name, message, remediation FROM ge_security.assess() WHERE check_id = 'md5_password_warnings_off';
+\endif
+
 DROP TABLE public.st_open;
 DROP ROLE st_app, st_rogue;

@@ -177,6 +177,40 @@ WHERE s.name = 'ssl' AND s.setting = 'off'"#,
     setting_check!("password_encryption_not_scram", High, "New passwords are not hashed with SCRAM", &["ISO27001:A.5.17", "ISO27001:A.8.9", "SOC2:CC6.1"],
         "password_encryption is not scram-sha-256, so new and changed passwords are stored as MD5.",
         "password_encryption", "s.setting <> 'scram-sha-256'", "scram-sha-256"),
+    Check {
+        id: "md5_password_warnings_off",
+        severity: Severity::Low,
+        category: "settings",
+        title: "MD5 password deprecation warnings are off",
+        controls: &["ISO27001:A.5.17", "ISO27001:A.8.9", "SOC2:CC6.1"],
+        description: "PostgreSQL 18 warns when an MD5 password is set or used for a login \
+                      (md5_password_warnings); with the warnings off, MD5 passwords go unnoticed \
+                      until the method is removed. The setting exists from 18 on: on an older \
+                      server the check is not_assessed.",
+        // before 18 there is no such setting: one not_assessed row saying so, never a pass
+        requires: Some(Requirement {
+            probe: "pg_catalog.current_setting('server_version_num')::integer < 180000 \
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE name = 'md5_password_warnings')",
+            needs: "the privilege to read this setting (pg_read_all_settings)",
+        }),
+        finder: r#"
+SELECT 'setting', 'setting ' || s.name, pg_catalog.format('%s is %L', s.name, s.setting),
+       'ALTER SYSTEM SET md5_password_warnings = on; SELECT pg_catalog.pg_reload_conf();',
+       pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting, 'source', s.source,
+                                     'context', s.context),
+       false
+FROM pg_catalog.pg_settings s
+WHERE s.name = 'md5_password_warnings' AND s.setting = 'off'
+UNION ALL
+SELECT 'setting', 'setting md5_password_warnings',
+       pg_catalog.format('md5_password_warnings exists from PostgreSQL 18 on; this server runs %s',
+                         pg_catalog.current_setting('server_version_num')::integer / 10000),
+       '-- nothing to set before PostgreSQL 18: password_md5 and password_encryption_not_scram cover MD5 passwords here',
+       pg_catalog.jsonb_build_object('setting', 'md5_password_warnings',
+                                     'server_version_num', pg_catalog.current_setting('server_version_num')::integer),
+       true
+WHERE pg_catalog.current_setting('server_version_num')::integer < 180000"#,
+    },
     setting_check!("listen_addresses_all", Low, "Server listens on every interface",
         &["ISO27001:A.8.20", "ISO27001:A.8.9", "SOC2:CC6.6", "CIS:5.2"],
         "listen_addresses accepts connections on all interfaces; bind only those clients use.",
