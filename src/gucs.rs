@@ -33,6 +33,10 @@ pub static ACTOR_SETTING: GucSetting<Option<CString>> =
 /// Superuser-only switch for documented maintenance of the audit trail.
 pub static MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// The canonical encoding new audit rows are hashed under: 2 (redactable, the default) or 1
+/// (the 0.1.0 encoding, kept for comparison benchmarks; its rows cannot be redacted).
+pub static ROW_ENCODING: GucSetting<i32> = GucSetting::<i32>::new(2);
+
 /// How often the audit trail should be sealed (milliseconds); verification uses it to tell
 /// a normal unsealed tail from a stalled sealer.
 pub static SEAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -106,6 +110,16 @@ pub fn init() {
         c"Allow documented maintenance of the audit trail (superuser only).",
         c"While off, UPDATE, DELETE, TRUNCATE and SQL INSERT on the audit tables are refused for everyone.",
         &MAINTENANCE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ge_security.row_encoding",
+        c"Canonical encoding new audit rows are hashed under (superuser only).",
+        c"2 (default) hashes each image value through its own digest, so values can be redacted later; 1 is the 0.1.0 encoding, whose rows cannot be redacted.",
+        &ROW_ENCODING,
+        1,
+        2,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -1,7 +1,9 @@
 //! Writes one audit_log row natively: allocates its id under the horizon, hashes the
 //! canonical encoding of what is stored, and inserts the tuple without SQL (no grants needed).
 use super::horizon;
+use super::image;
 use super::record::{self, Field, Record};
+use crate::canonical::ROW_ENCODING_V2;
 use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::pg_sys;
@@ -618,24 +620,50 @@ unsafe fn form_tuple(
     fn text(j: &Option<StoredJsonb>) -> Field<'_> {
         Field::Text(j.as_ref().map(|j| j.text.as_slice()))
     }
-    let hash = record::row_hash(&Record {
-        id: Field::Integer(id),
-        at: Field::Integer(at_micros),
-        txid: Field::Integer(txid as i64),
-        actor: Field::Text(actor.as_deref()),
-        session_user_name: Field::Text(Some(&session_user)),
-        current_user_name: Field::Text(Some(&current_user)),
-        client_addr: Field::Text(client.as_ref().map(|(_, text)| &text[..])),
-        application_name: Field::Text(application.as_deref()),
-        op: Field::Text(Some(change.op.as_bytes())),
-        table_name: Field::Text(change.table_name.as_deref()),
-        row_key: text(&row_key),
-        old_row: text(&old_row),
-        new_row: text(&new_row),
-        changed_columns: Field::Text(changed.as_ref().map(|(_, t)| t.as_slice())),
-        statement: Field::Text(change.statement.as_deref()),
-        row_hash: Field::Hash,
-    });
+    let version = gucs::ROW_ENCODING.get() as u8;
+    let (old_field, new_field, statement_field) = if version == ROW_ENCODING_V2 {
+        let image = |j: &Option<StoredJsonb>| {
+            Field::Digest(j.as_ref().map(|j| {
+                image::digest_of_text(&j.text).unwrap_or_else(|| {
+                    GeError::new(Kind::Internal, "an audit row image is not a JSON object").raise()
+                })
+            }))
+        };
+        (
+            image(&old_row),
+            image(&new_row),
+            Field::Digest(change.statement.as_deref().map(image::statement_digest)),
+        )
+    } else {
+        (
+            text(&old_row),
+            text(&new_row),
+            Field::Text(change.statement.as_deref()),
+        )
+    };
+    let hash = record::row_hash(
+        version,
+        &Record {
+            id: Field::Integer(id),
+            at: Field::Integer(at_micros),
+            txid: Field::Integer(txid as i64),
+            actor: Field::Text(actor.as_deref()),
+            session_user_name: Field::Text(Some(&session_user)),
+            current_user_name: Field::Text(Some(&current_user)),
+            client_addr: Field::Text(client.as_ref().map(|(_, text)| &text[..])),
+            application_name: Field::Text(application.as_deref()),
+            op: Field::Text(Some(change.op.as_bytes())),
+            table_name: Field::Text(change.table_name.as_deref()),
+            row_key: text(&row_key),
+            old_row: old_field,
+            new_row: new_field,
+            changed_columns: Field::Text(changed.as_ref().map(|(_, t)| t.as_slice())),
+            statement: statement_field,
+            row_hash: Field::Unhashed,
+            hash_version: Field::Unhashed,
+            redacted: Field::Unhashed,
+        },
+    );
 
     let datums: Record<Option<pg_sys::Datum>> = Record {
         id: id.into_datum(),
@@ -654,6 +682,8 @@ unsafe fn form_tuple(
         changed_columns: changed.map(|(d, _)| d),
         statement: change.statement.as_deref().map(text_datum),
         row_hash: hash.to_vec().into_datum(),
+        hash_version: Some(pg_sys::Datum::from(i16::from(version))),
+        redacted: None,
     };
     let natts = (*(*rel).rd_att).natts as usize;
     let mut values = vec![pg_sys::Datum::from(0usize); natts];
