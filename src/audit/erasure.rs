@@ -388,7 +388,7 @@ fn targets(
 fn sealed_through(client: &mut pgrx::spi::SpiClient) -> i64 {
     client
         .select(
-            "SELECT pg_catalog.coalesce(pg_catalog.max(last_id), 0) FROM ge_security.audit_block",
+            "SELECT COALESCE(pg_catalog.max(last_id), 0) FROM ge_security.audit_block",
             None,
             &[],
         )
