@@ -150,14 +150,14 @@ SELECT pg_temp.error_of($$SELECT ge_security.enable_audit('r23_pay', exclude => 
 SELECT pg_temp.error_of($$SELECT ge_security.enable_audit('r23_pay', exclude => ARRAY['id'])$$);
 SELECT pg_temp.error_of($$SELECT ge_security.enable_audit('r23_pay', exclude => ARRAY[NULL])$$);
 SELECT ge_security.enable_audit('r23_pay', exclude => ARRAY['salary']);
-INSERT INTO r23_pay VALUES (1, 51234.50, 'hired');
+INSERT INTO r23_pay VALUES (1, 987654.32, 'hired');
 UPDATE r23_pay SET salary = 60000, note = 'raise' WHERE id = 1;
 SELECT op, old_row->>'salary' LIKE 'sha256:%' AS old_digest, new_row->>'salary' = 'sha256:' ||
-       encode(sha256(convert_to(CASE op WHEN 'INSERT' THEN '51234.50' ELSE '60000' END, 'UTF8')), 'hex') AS new_digest,
+       encode(sha256(convert_to(CASE op WHEN 'INSERT' THEN '987654.32' ELSE '60000' END, 'UTF8')), 'hex') AS new_digest,
        new_row->>'note' AS note, changed_columns
   FROM ge_security.audit_log WHERE table_name = 'public.r23_pay' AND op <> 'DDL' ORDER BY id;
 SELECT statement FROM ge_security.audit_log WHERE table_name = 'public.r23_pay' AND op = 'DDL';
-SELECT pg_temp.trail_mentions('51234') AS salary_mentions;
+SELECT pg_temp.trail_mentions('987654') AS salary_mentions;
 
 -- protected columns are recorded as their stored ciphertext; the plaintext recorded before the
 -- column was encrypted is removed with audit_redact_column
