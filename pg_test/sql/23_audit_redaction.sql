@@ -175,3 +175,20 @@ SELECT ge_security.audit_redact_column('r23_card', 'card', 'plaintext before pro
 SELECT pg_temp.trail_mentions('4111-1111') AS old_plain;
 SELECT ge_security.audit_seal() >= 0 AS sealed;
 SELECT * FROM pg_temp.verdict();
+
+-- images the v2 digests must read exactly as jsonb_out prints them: nested jsonb, json, arrays,
+-- escapes, non-ASCII, numbers with trailing zeros, names that need quoting
+CREATE TABLE r23_odd (id int PRIMARY KEY, "we""ird, {name}" text, doc jsonb, j json, tags text[], n numeric, f float8);
+SELECT ge_security.enable_audit('r23_odd') IS NOT NULL AS audited;
+INSERT INTO r23_odd VALUES
+  (1, E'a "quoted", {braced} \\ back\tslash\n€ é', '{"b": [1, "x, y", {"c": null}], "a": {"}": "{"}}',
+   '{"z": 1, "a": [true, false]}', ARRAY['x,y', '"q"', NULL], 1.500, -0.0),
+  (2, '', '[]', '"str"', '{}', 0, 1e300);
+UPDATE r23_odd SET n = n + 1, doc = doc || '{"k\"ey": "v\\u00e9"}';
+SELECT ge_security.audit_seal() >= 0 AS sealed;
+SELECT * FROM pg_temp.verdict();
+SELECT ge_security.audit_redact_column('r23_odd', 'we"ird, {name}', 'an odd column') AS odd_rows;
+SELECT ge_security.audit_redact_column('r23_odd', 'doc', 'nested documents') AS doc_rows;
+SELECT op, old_row, new_row FROM ge_security.audit_log WHERE table_name = 'public.r23_odd' AND op <> 'DDL' ORDER BY id;
+SELECT ge_security.audit_seal() >= 0 AS sealed;
+SELECT * FROM pg_temp.verdict();

@@ -401,17 +401,8 @@ fn enable_audit(tbl: Option<pg_sys::Oid>, exclude: Option<Vec<Option<String>>>) 
     let mut statement = call_statement("enable_audit", &name);
     if !excluded.is_empty() {
         statement.pop();
-        statement.extend_from_slice(
-            format!(
-                ", exclude => ARRAY[{}])",
-                excluded
-                    .iter()
-                    .map(pgrx::spi::quote_literal)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-            .as_bytes(),
-        );
+        statement
+            .extend_from_slice(format!(", exclude => ARRAY[{}])", literals(&excluded)).as_bytes());
     }
     record_ddl(&name, statement);
     let shown = String::from_utf8_lossy(&name).into_owned();
@@ -492,6 +483,15 @@ fn descendants(oid: pg_sys::Oid) -> Vec<Descendant> {
     found
 }
 
+/// The names as SQL string literals, comma-separated.
+fn literals(names: &[String]) -> String {
+    names
+        .iter()
+        .map(pgrx::spi::quote_literal)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Create one of the audit triggers on a table, ENABLE ALWAYS; the row trigger's arguments are
 /// the columns recorded as digests only.
 fn attach_trigger(name: &[u8], trigger: &str, excluded: &[String]) {
@@ -506,11 +506,7 @@ fn attach_trigger(name: &[u8], trigger: &str, excluded: &[String]) {
     sql.extend_from_slice(
         format!(
             " {level} EXECUTE FUNCTION ge_security.audit_trigger({}); ALTER TABLE ",
-            excluded
-                .iter()
-                .map(pgrx::spi::quote_literal)
-                .collect::<Vec<_>>()
-                .join(", ")
+            literals(excluded)
         )
         .as_bytes(),
     );
