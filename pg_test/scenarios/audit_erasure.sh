@@ -34,6 +34,15 @@ UPDATE person SET email = 'second-$mail' WHERE id = 42000;
 UPDATE person SET city = 'Elsewhere' WHERE id BETWEEN 21 AND 40;
 SELECT ge_security.audit_seal();
 SQL
+p >/dev/null <<'SQL'
+-- images with nesting, escapes and non-ASCII, for the outside check of the v2 layout below
+CREATE TABLE odd (id int PRIMARY KEY, "we""ird, {name}" text, doc jsonb, j json, tags text[], n numeric);
+SELECT ge_security.enable_audit('odd');
+INSERT INTO odd VALUES (1, E'a "quoted", {braced} \\ back\tslash\n€ é', '{"b": [1, "x, y", {"c": null}], "a": {"}": "{"}}',
+                        '{"z": 1, "a": [true, false]}', ARRAY['x,y', '"q"', NULL], 1.500);
+UPDATE odd SET n = n + 1, doc = doc || '{"k\"ey": "v\u00e9"}';
+SELECT ge_security.audit_seal();
+SQL
 digest_before=$(p -c "SELECT ge_security.audit_digest()")
 [ "$(p -c "SELECT count(*) FROM ge_security.audit_log WHERE hash_version = 1")" -ge 20 ] || fail "no v1 rows"
 
@@ -61,6 +70,17 @@ mentions() { "$@" -c "SELECT count(*) FROM ge_security.audit_log l WHERE strpos(
 # the redaction record says who, when, why, which rows
 got=$(p -c "SELECT new_row->>'redaction' || ' ' || (new_row->>'count') || ' ' || (new_row->>'reason') || ' ' || session_user_name FROM ge_security.audit_log WHERE op = 'DDL' AND new_row ? 'redaction'")
 [ "$got" = "subject 4 GDPR art. 17, request 2026-117 postgres" ] || fail "redaction record: $got"
+
+# an outside script recomputes every v2 row hash (redacted rows included) from the documented layout
+p -c "SELECT json_build_object('id', id, 'at_us', (extract(epoch FROM at) * 1000000)::bigint - 946684800000000,
+        'txid', txid::text, 'actor', actor, 'session_user_name', session_user_name,
+        'current_user_name', current_user_name, 'client_addr', client_addr::text,
+        'application_name', application_name, 'op', op, 'table_name', table_name,
+        'row_key', row_key::text, 'old_row', old_row::text, 'new_row', new_row::text,
+        'changed_columns', changed_columns::text, 'statement', statement, 'redacted', redacted::text,
+        'row_hash', encode(row_hash, 'hex'))
+      FROM ge_security.audit_log WHERE hash_version = 2 ORDER BY id" >"$dir/rows.jsonl"
+outside=$(python3 "$(dirname "$0")/../check_row_v2.py" <"$dir/rows.jsonl") || fail "outside v2 check: $outside"
 
 # pg_dump of the trail
 as_postgres "$PG_BIN/pg_dump" -h "$dir/primary" -p "$primary_port" -t ge_security.audit_log -t ge_security.audit_block \
@@ -107,4 +127,4 @@ got=$(DB=restored p -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM ge_
 [ "$got" = ok ] || fail "the restored redacted trail does not verify: $got"
 [ "$(DB=restored p -c "SELECT count(*) FROM ge_security.audit_log WHERE redacted IS NOT NULL")" = 4 ] \
   || fail "redactions lost in the restore"
-echo "  erasure: 4 rows of one subject redacted; verify ok (earlier digest, standby, restore); values absent from audit_log, pg_dump, the standby's queries, dump and relation files; an edited digest caught; still in $wal WAL segment(s) written before the redaction (recycled by later checkpoints)"
+echo "  erasure: outside script: $outside; 4 rows of one subject redacted; verify ok (earlier digest, standby, restore); values absent from audit_log, pg_dump, the standby's queries, dump and relation files; an edited digest caught; still in $wal WAL segment(s) written before the redaction (recycled by later checkpoints)"

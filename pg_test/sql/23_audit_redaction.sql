@@ -183,7 +183,7 @@ SELECT ge_security.enable_audit('r23_odd') IS NOT NULL AS audited;
 INSERT INTO r23_odd VALUES
   (1, E'a "quoted", {braced} \\ back\tslash\n€ é', '{"b": [1, "x, y", {"c": null}], "a": {"}": "{"}}',
    '{"z": 1, "a": [true, false]}', ARRAY['x,y', '"q"', NULL], 1.500, -0.0),
-  (2, '', '[]', '"str"', '{}', 0, 1e300);
+  (2, '', '[]', '"str"', '{}', 0, 1.5e10);
 UPDATE r23_odd SET n = n + 1, doc = doc || '{"k\"ey": "v\\u00e9"}';
 SELECT ge_security.audit_seal() >= 0 AS sealed;
 SELECT * FROM pg_temp.verdict();
