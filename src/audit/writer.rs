@@ -124,26 +124,32 @@ pub fn trail_sequence() -> pg_sys::Oid {
     trail().sequence
 }
 
-/// Where each of the writer's values goes in the tuples of the open audit_log, read from the
-/// relation as locked for this insert (so no cached shape can be stale). A trail whose live
-/// columns are not exactly the expected ones (added, dropped or retyped) is refused: audited
-/// writes fail rather than land misaligned.
-fn trail_positions(log: &pgrx::PgRelation) -> [usize; record::COUNT] {
+/// Columns a trail of release 0.1.0 lacks (added by `ALTER EXTENSION ge_security UPDATE`).
+const ADDED_IN_0_2_0: usize = 2;
+
+/// Where each of the writer's values goes in the tuples of the open audit_log (None: a column
+/// the table does not have yet), read from the relation as locked for this insert (so no cached
+/// shape can be stale). A trail whose live columns are not exactly the expected ones (added,
+/// dropped or retyped) is refused: audited writes fail rather than land misaligned. The one
+/// exception is the shape of release 0.1.0 (without `hash_version` and `redacted`), between
+/// installing this library and `ALTER EXTENSION ge_security UPDATE`: rows are then written as
+/// 0.1.0 wrote them, hashed under v1.
+fn trail_positions(log: &pgrx::PgRelation) -> [Option<usize>; record::COUNT] {
     let desc = log.tuple_desc();
-    let mut positions = [0usize; record::COUNT];
+    let mut positions = [None; record::COUNT];
     let mut live = 0;
     let mut matches = true;
     for (i, att) in desc.iter().enumerate().filter(|(_, att)| !att.is_dropped()) {
         let name = super::name_bytes(&att.attname);
         match record::COLUMNS.get(live) {
             Some(want) if name == want.name.as_bytes() && att.atttypid == want.type_oid => {
-                positions[live] = i;
+                positions[live] = Some(i);
             }
             _ => matches = false,
         }
         live += 1;
     }
-    if !matches || live != record::COUNT {
+    if !matches || (live != record::COUNT && live != record::COUNT - ADDED_IN_0_2_0) {
         GeError::new(
             Kind::PrerequisiteState,
             "ge_security.audit_log does not have the columns the audit writer expects",
@@ -598,7 +604,7 @@ pub fn write_batch(records: Vec<Prepared>) -> Vec<i64> {
 /// its by-reference values in the current memory context.
 unsafe fn form_tuple(
     rel: pg_sys::Relation,
-    positions: &[usize; record::COUNT],
+    positions: &[Option<usize>; record::COUNT],
     prepared: Prepared,
     id: i64,
     txid: u64,
@@ -620,7 +626,11 @@ unsafe fn form_tuple(
     fn text(j: &Option<StoredJsonb>) -> Field<'_> {
         Field::Text(j.as_ref().map(|j| j.text.as_slice()))
     }
-    let version = gucs::ROW_ENCODING.get() as u8;
+    // a trail not yet updated from 0.1.0 records no version: its rows are hashed under v1
+    let version = match positions[record::POSITION.hash_version] {
+        Some(_) => gucs::ROW_ENCODING.get() as u8,
+        None => crate::canonical::ROW_ENCODING_V1,
+    };
     let (old_field, new_field, statement_field) = if version == ROW_ENCODING_V2 {
         let image = |j: &Option<StoredJsonb>| {
             Field::Digest(j.as_ref().map(|j| {
@@ -689,7 +699,7 @@ unsafe fn form_tuple(
     let mut values = vec![pg_sys::Datum::from(0usize); natts];
     let mut nulls = vec![true; natts];
     for (datum, &position) in datums.into_array().into_iter().zip(positions) {
-        if let Some(d) = datum {
+        if let (Some(d), Some(position)) = (datum, position) {
             values[position] = d;
             nulls[position] = false;
         }
