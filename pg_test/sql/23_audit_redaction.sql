@@ -6,9 +6,12 @@
 -- a row of the trail; v1 rows keep verifying and cannot be redacted; enable_audit's exclude
 -- records digests only; protected columns are recorded as their ciphertext.
 \set VERBOSITY terse
--- the values of the rows written by this file's tables, as text, anywhere in the trail
+-- audit rows holding the text in a column that can hold a value (the others are numbers, times
+-- and hex digests, where a short needle of digits could appear by chance)
 CREATE FUNCTION pg_temp.trail_mentions(needle text) RETURNS bigint LANGUAGE sql AS $$
-  SELECT count(*) FROM ge_security.audit_log l WHERE strpos(l::text, needle) > 0
+  SELECT count(*) FROM ge_security.audit_log l
+   WHERE strpos(concat_ws(' ', l.actor, l.table_name, l.row_key, l.old_row, l.new_row,
+                          l.changed_columns, l.statement), needle) > 0
 $$;
 -- refused(), with the ids (which depend on what ran before) masked
 CREATE FUNCTION pg_temp.refused_n(statement text, OUT code text, OUT message text, OUT hint text)
