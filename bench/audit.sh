@@ -7,6 +7,8 @@
 # BENCH_FLOOR=1 adds a fourth table, floor_accounts, for a build with bench/audit_floor.patch
 # applied: its audit rows carry no row data, which measures the floor of any trigger that writes
 # one row per change (README, Benchmarks).
+# BENCH_V1=1 adds v1_accounts, audited natively with ge_security.row_encoding = 1 (the 0.1.0
+# row hash), to price encoding v2's per-value digests in the same run (target: v2 >= 0.95 v1).
 # This VM drifts by ±20 % from minute to minute, so each round runs the three variants back to
 # back (order rotating) and a ratio is the median of the per-round ratios. Every run starts
 # from the same state: its table vacuumed and a CHECKPOINT taken (autovacuum is off, so
@@ -58,11 +60,15 @@ INSERT INTO floor_accounts SELECT * FROM plain_accounts;
 SELECT ge_security.enable_audit('floor_accounts');
 CREATE TABLE pgaudit_accounts (LIKE plain_accounts INCLUDING ALL);
 INSERT INTO pgaudit_accounts SELECT * FROM plain_accounts;
+CREATE TABLE v1_accounts (LIKE plain_accounts INCLUDING ALL);
+INSERT INTO v1_accounts SELECT * FROM plain_accounts;
+SELECT ge_security.enable_audit('v1_accounts');
 VACUUM ANALYZE;
 SQL
 variants=(plain plpgsql native)
 pg_has_pgaudit && variants+=(pgaudit)
 [ "${BENCH_FLOOR:-0}" = 1 ] && variants+=(floor)
+[ "${BENCH_V1:-0}" = 1 ] && variants+=(v1)
 for v in "${variants[@]}"; do
   printf '\\set aid random(1, 100000)\nUPDATE %s_accounts SET abalance = abalance + 1 WHERE aid = :aid;\n' "$v" >"$dir/$v.sql"
 done
@@ -75,7 +81,9 @@ tps() { # variant sync -> tps
   local audit=""
   [ "$1" = pgaudit ] && audit="-c pgaudit.log=write"
   q -c "VACUUM $1_accounts" -c "CHECKPOINT" >/dev/null
-  as_postgres env -u RUST_BACKTRACE PGOPTIONS="-c synchronous_commit=$2 $actor $audit" "$PG_BIN/pgbench" -h "$dir" \
+  local encoding=""
+  [ "$1" = v1 ] && encoding="-c ge_security.row_encoding=1"
+  as_postgres env -u RUST_BACKTRACE PGOPTIONS="-c synchronous_commit=$2 $actor $audit $encoding" "$PG_BIN/pgbench" -h "$dir" \
     -p "$port" -n -c 4 -j 2 -T "$SECONDS_PER_RUN" -f "$dir/$1.sql" postgres 2>/dev/null \
     | awk '/^tps = / {print $3}'
 }
@@ -100,13 +108,13 @@ done
 touch "$dir/stop_sealer"; wait $sealer 2>/dev/null || true
 q -c "SELECT ge_security.audit_seal()" >/dev/null
 
-# per_round SYNC EXPR: EXPR of u (unaudited), p (PL/pgSQL), n (native), g (pgaudit), f (floor) tps
-# in each round
+# per_round SYNC EXPR: EXPR of u (unaudited), p (PL/pgSQL), n (native), g (pgaudit), f (floor), o
+# (native hashing under v1) tps in each round
 per_round() {
   for round in $(seq 1 "$ROUNDS"); do
     awk -v u="${tps_of[plain.$1.$round]}" -v p="${tps_of[plpgsql.$1.$round]}" \
       -v n="${tps_of[native.$1.$round]}" -v g="${tps_of[pgaudit.$1.$round]:-0}" \
-      -v f="${tps_of[floor.$1.$round]:-0}" \
+      -v f="${tps_of[floor.$1.$round]:-0}" -v o="${tps_of[v1.$1.$round]:-0}" \
       "BEGIN {printf \"%.4f\\n\", $2}"
   done | median
 }
@@ -147,6 +155,9 @@ if [ "${BENCH_FLOOR:-0}" = 1 ]; then
   row "floor / unaudited" "f / u" "an audit row without row data: no trigger that writes a row beats it"
   row "floor / PL/pgSQL" "f / p"
   row "native / floor" "n / f"
+fi
+if [ "${BENCH_V1:-0}" = 1 ]; then
+  row "native v2 / native v1" "n / o" "per-value digests: target >= 0.95"
 fi
 med_native_off=$(for r in $(seq 1 "$ROUNDS"); do echo "${tps_of[native.off.$r]}"; done | median)
 max_backlog=$(sort -g "$dir/backlog.txt" | tail -1)

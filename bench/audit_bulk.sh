@@ -3,6 +3,8 @@
 # one INSERT ... SELECT of 200,000 rows, on the same table shape unaudited, with the seed's
 # PL/pgSQL to_jsonb trigger (as in bench/audit.sh) and with ge_security's native trigger, whose
 # rows are written in batches; synchronous_commit off. BENCH_ROUNDS, BENCH_ROWS.
+# BENCH_V1=1 adds the native trigger hashing under ge_security.row_encoding = 1 (the 0.1.0 row
+# hash), to price encoding v2's per-value digests in the same run (target: v2 <= 1.05 v1).
 # Each round runs the three variants back to back (order rotating) and a ratio is the median
 # of the per-round ratios. Every run starts from the same state: its table vacuumed and a
 # CHECKPOINT taken (autovacuum is off); the INSERT's target is emptied after each run.
@@ -32,6 +34,9 @@ CREATE TABLE plain_inserts (LIKE source INCLUDING ALL);
 CREATE TABLE plpgsql_inserts (LIKE source INCLUDING ALL);
 CREATE TABLE native_inserts (LIKE source INCLUDING ALL);
 CREATE TABLE floor_log (LIKE ge_security.audit_log INCLUDING ALL);
+CREATE TABLE v1_accounts (LIKE source INCLUDING ALL);
+CREATE TABLE v1_inserts (LIKE source INCLUDING ALL);
+INSERT INTO v1_accounts SELECT * FROM source;
 INSERT INTO plain_accounts SELECT * FROM source;
 INSERT INTO plpgsql_accounts SELECT * FROM source;
 INSERT INTO native_accounts SELECT * FROM source;
@@ -58,31 +63,36 @@ CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_accounts F
 CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_inserts FOR EACH ROW EXECUTE FUNCTION seed_audit();
 SELECT ge_security.enable_audit('native_accounts');
 SELECT ge_security.enable_audit('native_inserts');
+SELECT ge_security.enable_audit('v1_accounts');
+SELECT ge_security.enable_audit('v1_inserts');
 VACUUM ANALYZE;
 SQL
 
 settings="SELECT set_config('app.current_actor', 'bench-app', false), set_config('app.current_user', 'bench-app', false)"
-ms() { # statement -> milliseconds
-  q -c "\\timing on" -c "$settings" -c "$1" | awk '/^Time:/ {t = $2} END {print t}'
+ms() { # variant statement -> milliseconds
+  local encoding="SELECT 1"
+  [ "$1" = v1 ] && encoding="SET ge_security.row_encoding = 1"
+  q -c "\\timing on" -c "$settings" -c "$encoding" -c "$2" | awk '/^Time:/ {t = $2} END {print t}'
 }
 update_ms() {
   q -c "VACUUM $1_accounts" -c "CHECKPOINT" >/dev/null
-  ms "UPDATE $1_accounts SET abalance = abalance + 1"
+  ms "$1" "UPDATE $1_accounts SET abalance = abalance + 1"
 }
 insert_ms() {
   q -c "VACUUM $1_inserts" -c "CHECKPOINT" >/dev/null
-  ms "INSERT INTO $1_inserts SELECT * FROM source"
+  ms "$1" "INSERT INTO $1_inserts SELECT * FROM source"
   q -c "TRUNCATE $1_inserts" >/dev/null
 }
 floor_ms() { # the last $ROWS audit rows copied into floor_log
   q -c "VACUUM floor_log" -c "CHECKPOINT" >/dev/null
-  ms "INSERT INTO floor_log SELECT * FROM ge_security.audit_log
+  ms floor "INSERT INTO floor_log SELECT * FROM ge_security.audit_log
       WHERE id > (SELECT max(id) FROM ge_security.audit_log) - $ROWS"
   q -c "TRUNCATE floor_log" >/dev/null
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 variants=(plain plpgsql native)
+[ "${BENCH_V1:-0}" = 1 ] && variants+=(v1)
 declare -A ms_of
 for round in $(seq 1 "$ROUNDS"); do
   for statement in update insert; do
@@ -99,7 +109,8 @@ done
 per_round() {
   for round in $(seq 1 "$ROUNDS"); do
     awk -v u="${ms_of[plain.$1.$round]}" -v p="${ms_of[plpgsql.$1.$round]}" \
-      -v n="${ms_of[native.$1.$round]}" -v f="${ms_of[floor.$1.$round]}" "BEGIN {printf \"%.4f\\n\", $2}"
+      -v n="${ms_of[native.$1.$round]}" -v f="${ms_of[floor.$1.$round]}" -v o="${ms_of[v1.$1.$round]:-0}" \
+      "BEGIN {printf \"%.4f\\n\", $2}"
   done | median
 }
 printf '\n%-30s %14s %14s\n' "bulk statement, $ROWS rows" "UPDATE all" "INSERT…SELECT"
@@ -115,10 +126,13 @@ row "native / unaudited" "n / u" "target <= 2.50 (UPDATE)"
 row "PL/pgSQL / unaudited" "p / u"
 row "write floor / PL/pgSQL" "(u + f) / p" "unaudited + copying the same audit rows: no row trigger beats it"
 row "native / write floor" "n / (u + f)" "what building and firing add over the floor"
+[ "${BENCH_V1:-0}" = 1 ] && row "native v2 / native v1" "n / o" "per-value digests: target <= 1.05"
 
 # every change audited once, and the trail verifies
 native_rows=$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE op IN ('UPDATE', 'INSERT')")
-expected=$((2 * ROUNDS * ROWS))
+audited=1
+[ "${BENCH_V1:-0}" = 1 ] && audited=2
+expected=$((2 * ROUNDS * ROWS * audited))
 q -c "SELECT ge_security.audit_seal()" >/dev/null
 clean=$(q -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM ge_security.audit_verify()")
 printf '%-30s %14s of %s changes\n' "native audit rows" "$native_rows" "$expected"

@@ -19,11 +19,15 @@ CREATE TABLE audit_log (
   new_row           jsonb,
   changed_columns   text[],
   statement         text,
-  row_hash          bytea       NOT NULL
+  row_hash          bytea       NOT NULL,
+  hash_version      smallint    NOT NULL,
+  redacted          jsonb
 );
 ALTER SEQUENCE audit_log_id_seq OWNED BY audit_log.id;
 COMMENT ON TABLE audit_log IS 'ge_security: append-only, hash-per-row audit trail; verify with ge_security.audit_verify()';
 COMMENT ON COLUMN audit_log.actor IS 'ge_security: value of the setting named by ge_security.actor_setting; NULL when unset, empty, or a setting hidden from ordinary roles (superuser-only, such as ge_security.keyring_path), whose value is never copied into the trail';
+COMMENT ON COLUMN audit_log.hash_version IS 'ge_security: canonical encoding row_hash was computed under (1: 0.1.0, images hashed whole; 2: each image value through its own SHA-256, redactable)';
+COMMENT ON COLUMN audit_log.redacted IS 'ge_security: set by audit_redact*(): the ids of the redaction records and the SHA-256 digests of the values (and statement) removed';
 
 CREATE TABLE audit_block (
   block_no   bigint      PRIMARY KEY,

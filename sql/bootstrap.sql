@@ -11,6 +11,11 @@ BEGIN
     CREATE ROLE ge_security_decryptor NOLOGIN;
     COMMENT ON ROLE ge_security_decryptor IS 'ge_security: may call decrypt() and decrypt_bytea()';
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ge_security_redactor') THEN
+    CREATE ROLE ge_security_redactor NOLOGIN;
+    COMMENT ON ROLE ge_security_redactor IS
+      'ge_security: may call audit_redact(), audit_redact_subject() and audit_redact_column()';
+  END IF;
 END
 $$;
 

@@ -33,6 +33,14 @@ REVOKE ALL ON FUNCTION @extschema@.audit_export(bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.audit_prune(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_export(bigint, bigint) TO ge_security_auditor;
 
+-- Redaction (erasure) of sealed audit rows: superusers and ge_security_redactor.
+REVOKE ALL ON FUNCTION @extschema@.audit_redact(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_redact_subject(regclass, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_redact_column(regclass, name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_redact(bigint, text) TO ge_security_redactor;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_redact_subject(regclass, jsonb, text) TO ge_security_redactor;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_redact_column(regclass, name, text) TO ge_security_redactor;
+
 -- Column encryption: everyone may encrypt, index and rotate; only decryptors may decrypt.
 REVOKE ALL ON FUNCTION @extschema@.decrypt(bytea, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.decrypt_bytea(bytea, text, text) FROM PUBLIC;

@@ -1,9 +1,10 @@
 -- ge_security 0.1.0 -> 0.2.0, run by ALTER EXTENSION ge_security UPDATE (docs/upgrading.md).
--- No table of 0.1.0 changes shape: the audit trail, its blocks, waivers and the registry of
--- protected columns keep their rows, and rows hashed under the canonical encoding v1 keep
--- verifying. New in 0.2.0: the drift baseline tables and functions, the metrics view, evidence,
--- the CI exports, controls(), the trail's retention and archival (audit_export(),
--- audit_prune()); functions of 0.1.0 are replaced with their 0.2.0 definitions
+-- The audit trail gains two columns (hash_version, 1 for every row written by 0.1.0, and
+-- redacted); its rows, its blocks, waivers and the registry of protected columns are kept, and
+-- rows hashed under the canonical encoding v1 keep verifying (new rows are hashed under v2).
+-- New in 0.2.0: the drift baseline tables and functions, the metrics view, evidence, the CI
+-- exports, controls(), the trail's redaction, retention and archival (audit_redact*(),
+-- audit_export(), audit_prune()); functions of 0.1.0 are replaced with their 0.2.0 definitions
 -- (pinned search_path, checks before locks); the grants end as a fresh install makes them.
 \echo Use "ALTER EXTENSION ge_security UPDATE TO '0.2.0'" to load this file. \quit
 
@@ -208,6 +209,25 @@ $$;
 
 -- The audit trail: what the actor column holds (no change to its data).
 COMMENT ON COLUMN audit_log.actor IS 'ge_security: value of the setting named by ge_security.actor_setting; NULL when unset, empty, or a setting hidden from ordinary roles (superuser-only, such as ge_security.keyring_path), whose value is never copied into the trail';
+
+-- The audit trail's lifecycle (docs/architecture.md, "Canonical row encoding (version 2)",
+-- "Redaction"): every row says which encoding its hash is under (the rows of 0.1.0: 1; the
+-- default is dropped again, as a fresh install has none: the writer always sets it), and where
+-- redaction keeps the digests of the values it removed. No row is rewritten.
+ALTER TABLE audit_log ADD COLUMN hash_version smallint NOT NULL DEFAULT 1;
+ALTER TABLE audit_log ALTER COLUMN hash_version DROP DEFAULT;
+ALTER TABLE audit_log ADD COLUMN redacted jsonb;
+COMMENT ON COLUMN audit_log.hash_version IS 'ge_security: canonical encoding row_hash was computed under (1: 0.1.0, images hashed whole; 2: each image value through its own SHA-256, redactable)';
+COMMENT ON COLUMN audit_log.redacted IS 'ge_security: set by audit_redact*(): the ids of the redaction records and the SHA-256 digests of the values (and statement) removed';
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'ge_security_redactor') THEN
+    CREATE ROLE ge_security_redactor NOLOGIN;
+    COMMENT ON ROLE ge_security_redactor IS
+      'ge_security: may call audit_redact(), audit_redact_subject() and audit_redact_column()';
+  END IF;
+END
+$$;
 
 -- Tenant isolation (docs/architecture.md, "Tenant isolation and role helpers"): coverage
 -- report, a fail-closed RLS helper, and probes that prove the isolation as the application role.
@@ -1082,8 +1102,18 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'drift_check_wrapper';
 
--- ge_security::audit::enable_audit
-CREATE OR REPLACE FUNCTION enable_audit(tbl regclass) RETURNS text VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp LANGUAGE c AS 'MODULE_PATHNAME', 'enable_audit_wrapper';
+-- ge_security::audit::enable_audit (0.2.0 adds exclude: columns recorded as digests only)
+DROP FUNCTION enable_audit(regclass);
+CREATE FUNCTION enable_audit(tbl regclass, exclude text[] DEFAULT NULL) RETURNS text VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp LANGUAGE c AS 'MODULE_PATHNAME', 'enable_audit_wrapper';
+
+-- ge_security::audit::erasure::audit_redact
+CREATE FUNCTION audit_redact(id bigint, reason text) RETURNS bigint VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp LANGUAGE c AS 'MODULE_PATHNAME', 'audit_redact_wrapper';
+
+-- ge_security::audit::erasure::audit_redact_subject
+CREATE FUNCTION audit_redact_subject(tbl regclass, row_key jsonb, reason text) RETURNS bigint VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp LANGUAGE c AS 'MODULE_PATHNAME', 'audit_redact_subject_wrapper';
+
+-- ge_security::audit::erasure::audit_redact_column
+CREATE FUNCTION audit_redact_column(tbl regclass, col name, reason text) RETURNS bigint VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp LANGUAGE c AS 'MODULE_PATHNAME', 'audit_redact_column_wrapper';
 
 -- ge_security::crypto::encrypt_bytea
 CREATE OR REPLACE FUNCTION encrypt(value bytea, context text, aad text DEFAULT '') RETURNS bytea VOLATILE STRICT PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'encrypt_bytea_wrapper';
@@ -1208,6 +1238,14 @@ GRANT EXECUTE ON FUNCTION @extschema@.audit_proof(bigint) TO ge_security_auditor
 REVOKE ALL ON FUNCTION @extschema@.audit_export(bigint, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.audit_prune(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.audit_export(bigint, bigint) TO ge_security_auditor;
+
+-- Redaction (erasure) of sealed audit rows: superusers and ge_security_redactor.
+REVOKE ALL ON FUNCTION @extschema@.audit_redact(bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_redact_subject(regclass, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.audit_redact_column(regclass, name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_redact(bigint, text) TO ge_security_redactor;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_redact_subject(regclass, jsonb, text) TO ge_security_redactor;
+GRANT EXECUTE ON FUNCTION @extschema@.audit_redact_column(regclass, name, text) TO ge_security_redactor;
 
 -- Column encryption: everyone may encrypt, index and rotate; only decryptors may decrypt.
 REVOKE ALL ON FUNCTION @extschema@.decrypt(bytea, text, text) FROM PUBLIC;

@@ -4,6 +4,8 @@ use sha2::{Digest, Sha256};
 
 /// Version byte of the row encoding; bump it (and keep the old decoder) if fields change.
 pub const ROW_ENCODING_V1: u8 = 1;
+/// Version 2: row images and statements enter through their own digests (redactable).
+pub const ROW_ENCODING_V2: u8 = 2;
 
 /// Feeds fields into SHA-256: each field is a tag byte (0 NULL, 1 integer, 2 text)
 /// followed by 8 big-endian bytes for integers, or a u32 big-endian length and the bytes.

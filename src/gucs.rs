@@ -34,6 +34,10 @@ pub static ACTOR_SETTING: GucSetting<Option<CString>> =
 /// Superuser-only switch for documented maintenance of the audit trail.
 pub static MAINTENANCE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// The canonical encoding new audit rows are hashed under: 2 (redactable, the default) or 1
+/// (the 0.1.0 encoding, kept for comparison benchmarks; its rows cannot be redacted).
+pub static ROW_ENCODING: GucSetting<i32> = GucSetting::<i32>::new(2);
+
 /// How often the audit trail should be sealed (milliseconds); verification uses it to tell
 /// a normal unsealed tail from a stalled sealer.
 pub static SEAL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1000);
@@ -133,6 +137,16 @@ pub fn init() {
             None,
         )
     };
+    GucRegistry::define_int_guc(
+        c"ge_security.row_encoding",
+        c"Canonical encoding new audit rows are hashed under (superuser only).",
+        c"2 (default) hashes each image value through its own digest, so values can be redacted later; 1 is the 0.1.0 encoding, whose rows cannot be redacted.",
+        &ROW_ENCODING,
+        1,
+        2,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"ge_security.seal_interval",
         c"Interval between seals of the audit trail.",

@@ -53,10 +53,12 @@ V1_COLUMNS = [
 ]
 
 
-def row_hash_v1(fields):
+def row_hash_v1(fields, redacted, version=b"\x01"):
     if set(fields) != {name for name, _ in V1_COLUMNS}:
-        raise ValueError("the fields are not those of encoding 1")
-    out = bytearray(b"ge_security/audit_row\x01")
+        raise ValueError("the fields are not those of the archive's rows")
+    if version == b"\x01" and redacted is not None:
+        raise ValueError("a row hashed under encoding 1 cannot be redacted")
+    out = bytearray(b"ge_security/audit_row" + version)
     for name, form in V1_COLUMNS:
         value = fields[name]
         if form == "integer":
@@ -71,8 +73,73 @@ def row_hash_v1(fields):
     return sha256(bytes(out))
 
 
-# One function per canonical encoding version: the row hash from a row's fields.
-ROW_ENCODINGS = {1: row_hash_v1}
+def image_members(text):
+    """(key, exact value text) of each member of an object as jsonb_out prints it."""
+    decoder = json.JSONDecoder()
+    if not text.startswith("{"):
+        raise ValueError("a row image is not an object")
+    members = []
+    if text == "{}":
+        return members
+    i = 1
+    while True:
+        key, j = decoder.raw_decode(text, i)
+        if text[j:j + 2] != ": ":
+            raise ValueError("a row image is not in jsonb_out's form")
+        _, k = decoder.raw_decode(text, j + 2)
+        members.append((key, text[j + 2:k]))
+        if text[k:] == "}":
+            return members
+        if text[k:k + 2] != ", ":
+            raise ValueError("a row image is not in jsonb_out's form")
+        i = k + 2
+
+
+def image_digest(value, removed):
+    """Encoding 2's digest of a row image: its (column, SHA-256 of the value's text) pairs and
+    the (column, digest) pairs of its redacted values, sorted by column."""
+    data = text_bytes(value)
+    # jsonb_out's text in the server encoding: parsed byte for byte (latin-1 maps each byte to
+    # one character), so every key and value is hashed as the exact bytes stored
+    text = data.decode("latin-1")
+    pairs = [(k.encode("latin-1"), sha256(v.encode("latin-1"))) for k, v in image_members(text)]
+    pairs += [(k.encode("utf-8"), bytes.fromhex(d)) for k, d in removed.items()]
+    pairs.sort()
+    if len({k for k, _ in pairs}) != len(pairs):
+        raise ValueError("a column both present and redacted")
+    out = bytearray(b"ge_security/image\x02")
+    for key, digest in pairs:
+        out += len(key).to_bytes(4, "big") + key + digest
+    return sha256(bytes(out))
+
+
+def row_hash_v2(fields, redacted):
+    """Encoding 2 (docs/architecture.md, "Canonical row encoding (version 2)"): as version 1
+    but for the version byte, the row images (each replaced by its image digest) and the
+    statement (replaced by its SHA-256); redacted values enter through their kept digests."""
+    redacted = json.loads(text_bytes(redacted)) if redacted is not None else {}
+    if not isinstance(redacted, dict):
+        raise ValueError("redacted is not an object")
+    hashed = dict(fields)
+    for name in ("old_row", "new_row"):
+        removed = redacted.get(name, {})
+        if fields.get(name) is None:
+            if removed:
+                raise ValueError(f"redacted values of a NULL {name}")
+        else:
+            hashed[name] = {"hex": image_digest(fields[name], removed).hex()}
+    if "statement" in redacted:
+        if fields.get("statement") is not None:
+            raise ValueError("a statement both present and redacted")
+        hashed["statement"] = {"hex": redacted["statement"]}
+    elif fields.get("statement") is not None:
+        hashed["statement"] = {"hex": sha256(text_bytes(fields["statement"])).hex()}
+    return row_hash_v1(hashed, None, version=b"\x02")
+
+
+# One function per canonical encoding version: the row hash from a row's fields and the
+# digests of its redacted values.
+ROW_ENCODINGS = {1: row_hash_v1, 2: row_hash_v2}
 
 
 def leaf(row_id, row_hash):
@@ -171,7 +238,7 @@ class Verifier:
             raise ValueError("fields is not an object")
         row_id = fields.get("id")
         stored = bytes.fromhex(item.get("row_hash", ""))
-        if encode(fields) != stored:
+        if encode(fields, item.get("redacted")) != stored:
             self.problem(line, f"row {row_id}: row_hash does not match its fields")
         if not block["first_id"] <= row_id <= block["last_id"]:
             self.problem(line, f"row {row_id} is outside block {block['block_no']} "

@@ -62,8 +62,9 @@ fn column_expression(index: usize) -> String {
              OPERATOR(pg_catalog.-) 946684800000000)"
         ),
         (Hashed::Integer, pg_sys::XID8OID) => format!("{name}::pg_catalog.text::pg_catalog.int8"),
-        (Hashed::Stored, _) => format!("pg_catalog.textsend({name})"),
-        (Hashed::Printed, _) => format!(
+        (Hashed::Stored | Hashed::Statement, _) => format!("pg_catalog.textsend({name})"),
+        (Hashed::Outside, pg_sys::INT2OID) => format!("{name}::pg_catalog.int8"),
+        (Hashed::Printed | Hashed::Image | Hashed::Outside, _) => format!(
             "CASE WHEN {name} IS NOT NULL THEN pg_catalog.textsend(pg_catalog.format('%s', {name})) END"
         ),
         (Hashed::Hash, _) => name.to_owned(),
@@ -78,8 +79,10 @@ fn column_expression(index: usize) -> String {
 fn form(hashed: Hashed) -> &'static str {
     match hashed {
         Hashed::Integer => "integer",
-        Hashed::Stored | Hashed::Printed => "text",
+        // images and statements are given as text; how a row hashes them is its encoding's
+        Hashed::Stored | Hashed::Printed | Hashed::Image | Hashed::Statement => "text",
         Hashed::Hash => "hash",
+        Hashed::Outside => "outside",
     }
 }
 
@@ -114,7 +117,11 @@ fn archive_line(client: &SpiClient, from: i64, to: i64, last: i64) -> String {
         out,
         ",\"from_block\":{from},\"to_block\":{to},\"last_block\":{last},\"columns\":["
     );
-    for (n, column) in COLUMNS.iter().enumerate() {
+    for (n, column) in COLUMNS
+        .iter()
+        .filter(|c| !matches!(c.hashed, Hashed::Outside))
+        .enumerate()
+    {
         let _ = write!(
             out,
             "{}{{\"name\":\"{}\",\"form\":\"{}\"}}",
@@ -165,17 +172,23 @@ fn row_lines(client: &SpiClient, first_id: i64, last_id: i64, out: &mut Vec<Stri
     for row in rows {
         let mut fields = String::new();
         let mut row_hash = String::new();
+        let mut encoding = ROW_ENCODING_V1 as i64;
+        let mut redacted: Option<Vec<u8>> = None;
         for (n, column) in COLUMNS.iter().enumerate() {
             match column.hashed {
                 Hashed::Hash => {
                     row_hash =
                         merkle::hex(&row.get::<Vec<u8>>(n + 1).ok().flatten().unwrap_or_default())
                 }
+                Hashed::Outside if column.name == "hash_version" => {
+                    encoding = row.get::<i64>(n + 1).ok().flatten().unwrap_or(encoding);
+                }
+                Hashed::Outside => redacted = row.get::<Vec<u8>>(n + 1).ok().flatten(),
                 Hashed::Integer => {
                     let value = row.get::<i64>(n + 1).ok().flatten().unwrap_or(0);
                     let _ = write!(fields, ",\"{}\":{value}", column.name);
                 }
-                Hashed::Stored | Hashed::Printed => {
+                Hashed::Stored | Hashed::Printed | Hashed::Image | Hashed::Statement => {
                     let _ = write!(fields, ",\"{}\":", column.name);
                     push_bytes(
                         &mut fields,
@@ -184,12 +197,14 @@ fn row_lines(client: &SpiClient, first_id: i64, last_id: i64, out: &mut Vec<Stri
                 }
             }
         }
-        // every row today is hashed under encoding 1 (docs/architecture.md, "Canonical row
-        // encoding (version 1)")
-        out.push(format!(
-            "{{\"type\":\"row\",\"encoding\":{ROW_ENCODING_V1},\"row_hash\":\"{row_hash}\",\"fields\":{{{}}}}}",
-            fields.trim_start_matches(',')
-        ));
+        // each row is hashed under its own encoding (docs/architecture.md, "Canonical row
+        // encoding"); a v2 row carries the digests of its redacted values beside its fields
+        let mut line = format!(
+            "{{\"type\":\"row\",\"encoding\":{encoding},\"row_hash\":\"{row_hash}\",\"redacted\":"
+        );
+        push_bytes(&mut line, redacted.as_deref());
+        let _ = write!(line, ",\"fields\":{{{}}}}}", fields.trim_start_matches(','));
+        out.push(line);
     }
 }
 

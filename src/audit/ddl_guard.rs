@@ -3,7 +3,10 @@
 //! trail, and audits new partitions and inheritance children of audited tables.
 //! docs/ddl_guard.md lists what is refused, what is recorded and why; docs/architecture.md, "The
 //! DDL guard", says how this file does it.
-use super::{attach_trigger, redact, require_key, trigger, writer, ROW_TRIGGER, TRUNCATE_TRIGGER};
+use super::{
+    attach_trigger, inherited_exclusions, redact, require_key, trigger, writer, ROW_TRIGGER,
+    TRUNCATE_TRIGGER,
+};
 use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::prelude::*;
@@ -793,10 +796,15 @@ fn audit_new_descendant(child: &Child) {
     if holds_rows {
         require_key(&name, &keys);
     }
+    let excluded = if child.partition {
+        Vec::new()
+    } else {
+        inherited_exclusions(relid)
+    };
     internal(|| {
         if !child.partition {
-            attach_trigger(&name, ROW_TRIGGER);
+            attach_trigger(&name, ROW_TRIGGER, &excluded);
         }
-        attach_trigger(&name, TRUNCATE_TRIGGER);
+        attach_trigger(&name, TRUNCATE_TRIGGER, &[]);
     });
 }

@@ -14,6 +14,8 @@ enum Right {
     Seal,
     /// audit_prune() deletes the rows of blocks past their retention from audit_log.
     Prune,
+    /// A redaction function updates the rows it redacts in audit_log.
+    Redact,
 }
 
 thread_local! {
@@ -39,6 +41,12 @@ pub fn with_pruner_rights<R>(f: impl FnOnce() -> R) -> R {
     with_right(Right::Prune, f)
 }
 
+/// Run `f` with the right to UPDATE audit_log (redaction's own write: the values it replaces by
+/// their digests, docs/architecture.md, "Redaction").
+pub fn with_redaction_rights<R>(f: impl FnOnce() -> R) -> R {
+    with_right(Right::Redact, f)
+}
+
 #[pg_trigger]
 fn audit_guard<'a>(
     trigger: &'a PgTrigger<'a>,
@@ -52,7 +60,8 @@ fn audit_guard<'a>(
     };
     match (op, table.as_str(), RIGHT.get()) {
         ("INSERT", "ge_security.audit_block", Right::Seal)
-        | ("DELETE", "ge_security.audit_log", Right::Prune) => return Ok(None),
+        | ("DELETE", "ge_security.audit_log", Right::Prune)
+        | ("UPDATE", "ge_security.audit_log", Right::Redact) => return Ok(None),
         _ => {}
     }
     if gucs::MAINTENANCE.get() {

@@ -4,8 +4,10 @@
 mod archive;
 pub mod batch;
 pub mod ddl_guard;
+mod erasure;
 pub mod guard;
 pub mod horizon;
+mod image;
 mod jsonb_flat;
 mod lockdown;
 mod merkle;
@@ -307,11 +309,64 @@ fn audited_table(tbl: Option<pg_sys::Oid>, enabling: bool) -> Audited {
     }
 }
 
-/// Attach the native audit triggers (row and TRUNCATE, ENABLE ALWAYS) to a table.
-#[pg_extern(sql = "CREATE FUNCTION enable_audit(tbl regclass) RETURNS text \
-    VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp \
-    LANGUAGE c AS 'MODULE_PATHNAME', 'enable_audit_wrapper';")]
-fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
+/// The columns of `exclude`, checked against the table: each a column (42703), none a key
+/// column (0A000: the key names the row in every audit row), no NULL (22004); sorted, once each.
+fn excluded_columns(
+    oid: pg_sys::Oid,
+    keys: &[usize],
+    exclude: Option<Vec<Option<String>>>,
+) -> Vec<String> {
+    let mut columns: Vec<String> = exclude
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            c.unwrap_or_else(|| {
+                GeError::new(Kind::NullValue, "exclude must not contain NULL").raise()
+            })
+        })
+        .collect();
+    columns.sort_unstable();
+    columns.dedup();
+    // SAFETY: the relation is locked by audited_table.
+    let rel = unsafe { PgRelation::with_lock(oid, pg_sys::NoLock as pg_sys::LOCKMODE) };
+    let desc = rel.tuple_desc();
+    for column in &columns {
+        let found = desc
+            .iter()
+            .enumerate()
+            .find(|(_, att)| !att.is_dropped() && name_bytes(&att.attname) == column.as_bytes());
+        match found {
+            None => GeError::new(
+                Kind::UndefinedColumn,
+                format!(
+                    "column \"{column}\" of {} does not exist",
+                    shown_relation(oid)
+                ),
+            )
+            .detail("exclude names columns of the audited table.")
+            .raise(),
+            Some((i, _)) if keys.contains(&i) => GeError::new(
+                Kind::FeatureNotSupported,
+                format!("column \"{column}\" is part of the key and cannot be excluded"),
+            )
+            .detail("Every audit row names its row by the key columns, in clear.")
+            .hint("Audit the table by a surrogate key, or leave this column out of exclude.")
+            .raise(),
+            Some(_) => {}
+        }
+    }
+    columns
+}
+
+/// Attach the native audit triggers (row and TRUNCATE, ENABLE ALWAYS) to a table; the columns
+/// of `exclude` are recorded as digests only (docs/architecture.md, "Columns recorded as
+/// digests").
+#[pg_extern(
+    sql = "CREATE FUNCTION enable_audit(tbl regclass, exclude text[] DEFAULT NULL) \
+    RETURNS text VOLATILE PARALLEL UNSAFE SET search_path = pg_catalog, pg_temp \
+    LANGUAGE c AS 'MODULE_PATHNAME', 'enable_audit_wrapper';"
+)]
+fn enable_audit(tbl: Option<pg_sys::Oid>, exclude: Option<Vec<Option<String>>>) -> String {
     if !horizon::is_preloaded() {
         GeError::new(
             Kind::PrerequisiteState,
@@ -329,8 +384,9 @@ fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
         descendants,
     } = audited_table(tbl, true);
     require_key(&name, &keys);
-    attach_trigger(&name, ROW_TRIGGER);
-    attach_trigger(&name, TRUNCATE_TRIGGER);
+    let excluded = excluded_columns(tbl.unwrap_or(pg_sys::InvalidOid), &keys, exclude);
+    attach_trigger(&name, ROW_TRIGGER, &excluded);
+    attach_trigger(&name, TRUNCATE_TRIGGER, &[]);
     for child in &descendants {
         if child.holds_rows {
             // its rows are keyed by its own indexes (a parent's replica identity is not inherited)
@@ -338,17 +394,43 @@ fn enable_audit(tbl: Option<pg_sys::Oid>) -> String {
         }
         if !child.partition {
             // an inheritance child: the parent's triggers do not fire for its rows
-            attach_trigger(&child.name, ROW_TRIGGER);
+            attach_trigger(&child.name, ROW_TRIGGER, &excluded);
         }
-        // partitions get the row trigger cloned from the parent, but no TRUNCATE trigger
-        attach_trigger(&child.name, TRUNCATE_TRIGGER);
+        // partitions get the row trigger cloned from the parent (with its arguments), but no
+        // TRUNCATE trigger
+        attach_trigger(&child.name, TRUNCATE_TRIGGER, &[]);
     }
-    record_ddl(&name, call_statement("enable_audit", &name));
+    let mut statement = call_statement("enable_audit", &name);
+    if !excluded.is_empty() {
+        statement.pop();
+        statement
+            .extend_from_slice(format!(", exclude => ARRAY[{}])", literals(&excluded)).as_bytes());
+    }
+    record_ddl(&name, statement);
     let shown = String::from_utf8_lossy(&name).into_owned();
     match descendants.len() {
         0 => format!("auditing {shown}"),
         n => format!("auditing {shown} and the partitions or child tables under it ({n})"),
     }
+}
+
+/// The columns the audit row triggers of a table's parents record as digests only (their
+/// arguments), for a new inheritance child, which gets its own row trigger.
+fn inherited_exclusions(relid: pg_sys::Oid) -> Vec<String> {
+    let args = Spi::get_one_with_args::<Vec<u8>>(
+        "SELECT t.tgargs FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_inherits i \
+         ON i.inhparent OPERATOR(pg_catalog.=) t.tgrelid \
+         WHERE i.inhrelid OPERATOR(pg_catalog.=) $1 AND t.tgname OPERATOR(pg_catalog.=) $2 \
+         AND t.tgnargs OPERATOR(pg_catalog.>) 0 LIMIT 1",
+        &[relid.into(), ROW_TRIGGER.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    args.split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 fn require_key(name: &[u8], keys: &[usize]) {
@@ -403,8 +485,18 @@ fn descendants(oid: pg_sys::Oid) -> Vec<Descendant> {
     found
 }
 
-/// Create one of the audit triggers on a table, ENABLE ALWAYS.
-fn attach_trigger(name: &[u8], trigger: &str) {
+/// The names as SQL string literals, comma-separated.
+fn literals(names: &[String]) -> String {
+    names
+        .iter()
+        .map(pgrx::spi::quote_literal)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Create one of the audit triggers on a table, ENABLE ALWAYS; the row trigger's arguments are
+/// the columns recorded as digests only.
+fn attach_trigger(name: &[u8], trigger: &str, excluded: &[String]) {
     let (timing, level) = if trigger == ROW_TRIGGER {
         ("AFTER INSERT OR UPDATE OR DELETE", "FOR EACH ROW")
     } else {
@@ -414,7 +506,11 @@ fn attach_trigger(name: &[u8], trigger: &str) {
     let mut sql = format!("CREATE OR REPLACE TRIGGER {t} {timing} ON ").into_bytes();
     sql.extend_from_slice(name);
     sql.extend_from_slice(
-        format!(" {level} EXECUTE FUNCTION ge_security.audit_trigger(); ALTER TABLE ").as_bytes(),
+        format!(
+            " {level} EXECUTE FUNCTION ge_security.audit_trigger({}); ALTER TABLE ",
+            literals(excluded)
+        )
+        .as_bytes(),
     );
     sql.extend_from_slice(name);
     sql.extend_from_slice(format!(" ENABLE ALWAYS TRIGGER {t}").as_bytes());

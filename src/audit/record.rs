@@ -1,11 +1,11 @@
 //! The one definition of the audit record (docs/architecture.md, "The audit record"): the columns
 //! of ge_security.audit_log, from which the writer, verification and the row hash all work.
-use crate::canonical::{RowHasher, ROW_ENCODING_V1};
+use crate::canonical::{RowHasher, ROW_ENCODING_V1, ROW_ENCODING_V2};
 use pgrx::pg_sys;
 
-/// The encoding version `row_hash` writes. Adding, removing or reordering a column changes what
-/// is hashed: it needs a new version, with the old one kept for the rows hashed under it.
-pub const ROW_ENCODING: u8 = ROW_ENCODING_V1;
+// Each row records the encoding it was hashed under in `hash_version` (new rows: the setting
+// ge_security.row_encoding, 2 by default). Adding, removing or reordering a hashed column
+// changes what is hashed: it needs a new version, with the old ones kept for their rows.
 
 /// How a column enters the canonical encoding (docs/architecture.md, "Canonical row encoding").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,8 +17,16 @@ pub enum Hashed {
     /// Text: the value as its type's output function prints it (inet_out, jsonb_out,
     /// array_out), or NULL.
     Printed,
+    /// A row image (jsonb): under v1 its printed text, as `Printed`; under v2 the digest of its
+    /// (column, value digest) pairs, so that a value can be replaced by its digest later.
+    Image,
+    /// A DDL row's statement (text): under v1 its bytes, as `Stored`; under v2 their SHA-256.
+    Statement,
     /// Not hashed: the column holds the hash itself.
     Hash,
+    /// Not hashed: `hash_version` (the version byte the hash starts with) and `redacted` (the
+    /// digests of removed values, which the hash already commits to).
+    Outside,
 }
 
 /// One column of audit_log. `sql_type` and `not_null` are what the test holds `sql/audit.sql`
@@ -39,8 +47,10 @@ pub struct Column {
 pub enum Field<'a> {
     Integer(i64),
     Text(Option<&'a [u8]>),
-    /// The row_hash column, which the hash does not cover.
-    Hash,
+    /// An image or statement under v2: its digest, or NULL.
+    Digest(Option<[u8; 32]>),
+    /// A column the hash does not cover (row_hash, hash_version, redacted).
+    Unhashed,
 }
 
 /// Declares the record once: `Record<T>` (one `T` per column, named, in column order) and
@@ -102,11 +112,13 @@ audit_record! {
     op: "text", TEXTOID, true, Stored;
     table_name: "text", TEXTOID, false, Stored;
     row_key: "jsonb", JSONBOID, false, Printed;
-    old_row: "jsonb", JSONBOID, false, Printed;
-    new_row: "jsonb", JSONBOID, false, Printed;
+    old_row: "jsonb", JSONBOID, false, Image;
+    new_row: "jsonb", JSONBOID, false, Image;
     changed_columns: "text[]", TEXTARRAYOID, false, Printed;
-    statement: "text", TEXTOID, false, Stored;
+    statement: "text", TEXTOID, false, Statement;
     row_hash: "bytea", BYTEAOID, true, Hash;
+    hash_version: "smallint", INT2OID, true, Outside;
+    redacted: "jsonb", JSONBOID, false, Outside;
 }
 
 /// `SELECT <every column> FROM ge_security.audit_log`, in column order (the names are plain
@@ -115,10 +127,17 @@ pub fn select_list() -> String {
     COLUMNS.map(|c| c.name).join(", ")
 }
 
-/// SHA-256 of the record's canonical encoding (docs/architecture.md, "Canonical row encoding
-/// (version 1)"): every column but row_hash, in column order, each in its column's form.
-pub fn row_hash(fields: &Record<Field>) -> [u8; 32] {
-    let mut hasher = RowHasher::new(ROW_ENCODING);
+/// Whether rows hashed under `version` can be verified (and so exist).
+pub fn known_version(version: i16) -> bool {
+    version == i16::from(ROW_ENCODING_V1) || version == i16::from(ROW_ENCODING_V2)
+}
+
+/// SHA-256 of the record's canonical encoding under `version` (docs/architecture.md, "Canonical
+/// row encoding"): every hashed column in column order, each in its column's form. Under v1
+/// images and statements are given as text; under v2 as their digests.
+pub fn row_hash(version: u8, fields: &Record<Field>) -> [u8; 32] {
+    let mut hasher = RowHasher::new(version);
+    let v2 = version == ROW_ENCODING_V2;
     for (column, field) in COLUMNS.iter().zip(fields.into_array()) {
         match (column.hashed, field) {
             (Hashed::Integer, Field::Integer(n)) => {
@@ -127,7 +146,13 @@ pub fn row_hash(fields: &Record<Field>) -> [u8; 32] {
             (Hashed::Stored | Hashed::Printed, Field::Text(text)) => {
                 hasher.text(text);
             }
-            (Hashed::Hash, Field::Hash) => {}
+            (Hashed::Image | Hashed::Statement, Field::Text(text)) if !v2 => {
+                hasher.text(text);
+            }
+            (Hashed::Image | Hashed::Statement, Field::Digest(digest)) if v2 => {
+                hasher.text(digest.as_ref().map(|d| &d[..]));
+            }
+            (Hashed::Hash | Hashed::Outside, Field::Unhashed) => {}
             (hashed, field) => {
                 unreachable!(
                     "column {} is hashed as {hashed:?}, given {field:?}",
@@ -146,8 +171,8 @@ mod tests {
     use pgrx::prelude::*;
 
     /// row_hash feeds the fields in the documented order and forms (docs/architecture.md,
-    /// "Canonical row encoding (version 1)"): id, at and txid as integers, then the twelve text
-    /// columns, NULL apart from empty.
+    /// "Canonical row encoding"): id, at and txid as integers, then the twelve text columns,
+    /// NULL apart from empty; under v2 old_row, new_row and statement by their digests.
     #[test]
     fn row_hash_is_the_documented_encoding() {
         use sha2::{Digest, Sha256};
@@ -198,10 +223,48 @@ mod tests {
             new_row,
             changed_columns,
             statement,
-            row_hash: Field::Hash,
+            row_hash: Field::Unhashed,
+            hash_version: Field::Unhashed,
+            redacted: Field::Unhashed,
         };
         let digest: [u8; 32] = Sha256::digest(&expected).into();
-        assert_eq!(row_hash(&fields), digest);
+        assert_eq!(row_hash(ROW_ENCODING_V1, &fields), digest);
+
+        // version 2: the same header, old_row, new_row and statement by their digests
+        let image =
+            |t: Option<&[u8]>| t.map(|t| super::super::image::digest_of_text(t).expect("object"));
+        let v2 = Record {
+            old_row: Field::Digest(image(texts[8])),
+            new_row: Field::Digest(image(texts[9])),
+            statement: Field::Digest(None),
+            ..fields
+        };
+        let mut expected = b"ge_security/audit_row\x02".to_vec();
+        for n in [7i64, 812_345_678_901_234, (5u64 << 32 | 77) as i64] {
+            expected.push(1);
+            expected.extend_from_slice(&n.to_be_bytes());
+        }
+        for (k, text) in texts.into_iter().enumerate() {
+            let digest = match k {
+                8 | 9 => image(text),
+                _ => None,
+            };
+            match (text, digest) {
+                (None, _) => expected.push(0),
+                (Some(_), Some(d)) => {
+                    expected.push(2);
+                    expected.extend_from_slice(&32u32.to_be_bytes());
+                    expected.extend_from_slice(&d);
+                }
+                (Some(t), None) => {
+                    expected.push(2);
+                    expected.extend_from_slice(&(t.len() as u32).to_be_bytes());
+                    expected.extend_from_slice(t);
+                }
+            }
+        }
+        let digest: [u8; 32] = Sha256::digest(&expected).into();
+        assert_eq!(row_hash(ROW_ENCODING_V2, &v2), digest);
     }
 
     /// The positions, the array order and the column list agree, and every name can be

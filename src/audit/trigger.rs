@@ -275,6 +275,37 @@ fn refuse_other_uses(data: &pg_sys::TriggerData) {
     }
 }
 
+/// The columns enable_audit's `exclude` named: the trigger's arguments.
+fn excluded_columns(data: &pg_sys::TriggerData) -> Vec<&[u8]> {
+    // SAFETY: tg_trigger is the firing trigger's descriptor; tgargs holds tgnargs NUL-terminated
+    // strings that live as long as the relation's trigger descriptor (the whole call).
+    unsafe {
+        let trigger = &*data.tg_trigger;
+        (0..trigger.tgnargs as usize)
+            .map(|i| std::ffi::CStr::from_ptr(*trigger.tgargs.add(i)).to_bytes())
+            .collect()
+    }
+}
+
+/// The image with the excluded columns' values replaced by `"sha256:<hex>"` of their text.
+fn digests_only(image: writer::StoredJsonb, excluded: &[&[u8]]) -> writer::StoredJsonb {
+    let Some(members) = super::image::members(&image.text) else {
+        return image;
+    };
+    if !members.iter().any(|m| excluded.contains(&&m.key[..])) {
+        return image;
+    }
+    let text = super::image::object_text(members.into_iter().map(|m| {
+        let value = if excluded.contains(&&m.key[..]) {
+            std::borrow::Cow::Owned(super::image::excluded_value(m.value))
+        } else {
+            std::borrow::Cow::Borrowed(m.value)
+        };
+        (m.printed_key, value)
+    }));
+    writer::jsonb_from_text(&text)
+}
+
 #[pg_trigger]
 fn audit_trigger<'a>(
     trigger: &'a PgTrigger<'a>,
@@ -348,6 +379,15 @@ fn audit_trigger<'a>(
                 images
             }
         })
+    };
+    let excluded = excluded_columns(data);
+    let (old_row, new_row) = if excluded.is_empty() {
+        (old_row, new_row)
+    } else {
+        (
+            old_row.map(|image| digests_only(image, &excluded)),
+            new_row.map(|image| digests_only(image, &excluded)),
+        )
     };
     super::batch::add(AuditRecord {
         op,

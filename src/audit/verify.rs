@@ -1,9 +1,11 @@
 //! Verification of the trail: recomputes every row hash, block root and block link while
 //! streaming (two cursors in id/block order); also the digest and inclusion proofs.
+use super::erasure;
 use super::jsonb_flat;
 use super::merkle::{self, Hash, RootBuilder};
 use super::prune;
 use super::record::{self, Field, Hashed, Record, COLUMNS, POSITION};
+use crate::canonical::ROW_ENCODING_V2;
 use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::datum::TimestampWithTimeZone;
@@ -36,6 +38,8 @@ struct Row {
     at_micros: i64,
     leaf: Hash,
     hash_ok: bool,
+    /// Whether it was redacted (by which records) or is a redaction record.
+    lifecycle: erasure::Lifecycle,
 }
 
 struct Block {
@@ -133,9 +137,12 @@ unsafe fn printed_jsonb(
 fn read_rows() -> Vec<Row> {
     let outputs = TEXT_OUTPUTS.with(|cell| {
         cell.get_or_init(|| {
-            TextOutputs(std::array::from_fn(|k| match COLUMNS[k].hashed {
-                Hashed::Printed => output_function(COLUMNS[k].type_oid),
-                _ => std::ptr::null_mut(),
+            TextOutputs(std::array::from_fn(|k| {
+                if COLUMNS[k].hashed == Hashed::Printed || COLUMNS[k].type_oid == pg_sys::JSONBOID {
+                    output_function(COLUMNS[k].type_oid)
+                } else {
+                    std::ptr::null_mut()
+                }
             }))
         })
         .0
@@ -171,7 +178,6 @@ fn read_rows() -> Vec<Row> {
                 let printed_ranges: [Option<std::ops::Range<usize>>; record::COUNT] =
                     std::array::from_fn(|k| match COLUMNS[k] {
                         record::Column {
-                            hashed: Hashed::Printed,
                             type_oid: pg_sys::JSONBOID,
                             ..
                         } => printed_jsonb(outputs[k], value(k), &mut printed_texts),
@@ -181,22 +187,55 @@ fn read_rows() -> Vec<Row> {
                         } => printed(outputs[k], value(k), &mut printed_texts),
                         _ => None,
                     });
-                let fields = Record::from_array(std::array::from_fn(|k| match COLUMNS[k].hashed {
-                    Hashed::Integer => Field::Integer(values[k].value() as i64),
-                    Hashed::Stored => Field::Text(bytes(k)),
-                    Hashed::Printed => {
-                        Field::Text(printed_ranges[k].clone().map(|r| &printed_texts[r]))
-                    }
-                    Hashed::Hash => Field::Hash,
-                }));
+                let text = |k: usize| printed_ranges[k].clone().map(|r| &printed_texts[r]);
+                let version = values[POSITION.hash_version].value() as i16;
+                let lifecycle = erasure::read_row(
+                    bytes(POSITION.op),
+                    text(POSITION.new_row),
+                    text(POSITION.redacted),
+                );
+                let v2 = version == i16::from(ROW_ENCODING_V2);
+                let (old_row, new_row, statement) = if v2 {
+                    let redacted = lifecycle.redacted.as_ref();
+                    (
+                        erasure::image_field(text(POSITION.old_row), redacted, erasure::Image::Old),
+                        erasure::image_field(text(POSITION.new_row), redacted, erasure::Image::New),
+                        erasure::statement_field(bytes(POSITION.statement), redacted),
+                    )
+                } else {
+                    (
+                        Some(Field::Text(text(POSITION.old_row))),
+                        Some(Field::Text(text(POSITION.new_row))),
+                        Some(Field::Text(bytes(POSITION.statement))),
+                    )
+                };
                 let id = values[POSITION.id].value() as i64;
                 let stored = bytes(POSITION.row_hash).unwrap_or_default();
-                let computed = record::row_hash(&fields);
+                let hash_ok = match (old_row, new_row, statement) {
+                    (Some(old_row), Some(new_row), Some(statement))
+                        if record::known_version(version) =>
+                    {
+                        let fields = Record {
+                            old_row,
+                            new_row,
+                            statement,
+                            ..Record::from_array(std::array::from_fn(|k| match COLUMNS[k].hashed {
+                                Hashed::Integer => Field::Integer(values[k].value() as i64),
+                                Hashed::Stored | Hashed::Statement => Field::Text(bytes(k)),
+                                Hashed::Printed | Hashed::Image => Field::Text(text(k)),
+                                Hashed::Hash | Hashed::Outside => Field::Unhashed,
+                            }))
+                        };
+                        record::row_hash(version as u8, &fields)[..] == stored[..]
+                    }
+                    _ => false,
+                };
                 Row {
                     id,
                     at_micros: values[POSITION.at].value() as i64,
                     leaf: merkle::leaf(id, stored),
-                    hash_ok: computed[..] == stored[..],
+                    hash_ok,
+                    lifecycle,
                 }
             });
             rows.push(row);
@@ -481,6 +520,7 @@ fn audit_verify(
     let mut report = Report(Vec::new());
     let (mut rows_seen, mut blocks_seen, mut unsealed) = (0i64, 0i64, 0i64);
     let mut pruned_note = String::new();
+    let mut ledger = erasure::Ledger::default();
     Spi::connect(|client| {
         let now: i64 = micros(
             client
@@ -558,6 +598,9 @@ fn audit_verify(
                 }
                 let row = rows.next().expect("peeked");
                 rows_seen += 1;
+                ledger.see(row.id, &row.lifecycle, |id, detail| {
+                    report.add("redaction_unrecorded", no, id, detail)
+                });
                 if row.id <= last_sealed_id || row.id < block.first_id {
                     report.add(
                         "row_inserted",
@@ -621,6 +664,9 @@ fn audit_verify(
         while let Some(row) = rows.next() {
             rows_seen += 1;
             unsealed += 1;
+            ledger.see(row.id, &row.lifecycle, |id, detail| {
+                report.add("redaction_unrecorded", None, id, detail)
+            });
             if !row.hash_ok {
                 report.add(
                     "row_hash_mismatch",
@@ -659,14 +705,20 @@ fn audit_verify(
             }
         }
     });
+    let redacted = ledger.redacted_rows;
+    ledger.finish(|id, detail| report.add("redaction_unrecorded", None, id, detail));
     if report.0.is_empty() {
+        let redacted = match redacted {
+            0 => String::new(),
+            n => format!(", {n} redacted"),
+        };
         report.0.push((
             true,
             None,
             None,
             None,
             Some(format!(
-                "{rows_seen} rows in {blocks_seen} blocks verified, {unsealed} not yet sealed{pruned_note}"
+                "{rows_seen} rows in {blocks_seen} blocks verified, {unsealed} not yet sealed{redacted}{pruned_note}"
             )),
         ));
     }

@@ -1,7 +1,9 @@
 //! Writes one audit_log row natively: allocates its id under the horizon, hashes the
 //! canonical encoding of what is stored, and inserts the tuple without SQL (no grants needed).
 use super::horizon;
+use super::image;
 use super::record::{self, Field, Record};
+use crate::canonical::ROW_ENCODING_V2;
 use crate::error::{GeError, Kind};
 use crate::gucs;
 use pgrx::pg_sys;
@@ -122,26 +124,32 @@ pub fn trail_sequence() -> pg_sys::Oid {
     trail().sequence
 }
 
-/// Where each of the writer's values goes in the tuples of the open audit_log, read from the
-/// relation as locked for this insert (so no cached shape can be stale). A trail whose live
-/// columns are not exactly the expected ones (added, dropped or retyped) is refused: audited
-/// writes fail rather than land misaligned.
-fn trail_positions(log: &pgrx::PgRelation) -> [usize; record::COUNT] {
+/// Columns a trail of release 0.1.0 lacks (added by `ALTER EXTENSION ge_security UPDATE`).
+const ADDED_IN_0_2_0: usize = 2;
+
+/// Where each of the writer's values goes in the tuples of the open audit_log (None: a column
+/// the table does not have yet), read from the relation as locked for this insert (so no cached
+/// shape can be stale). A trail whose live columns are not exactly the expected ones (added,
+/// dropped or retyped) is refused: audited writes fail rather than land misaligned. The one
+/// exception is the shape of release 0.1.0 (without `hash_version` and `redacted`), between
+/// installing this library and `ALTER EXTENSION ge_security UPDATE`: rows are then written as
+/// 0.1.0 wrote them, hashed under v1.
+fn trail_positions(log: &pgrx::PgRelation) -> [Option<usize>; record::COUNT] {
     let desc = log.tuple_desc();
-    let mut positions = [0usize; record::COUNT];
+    let mut positions = [None; record::COUNT];
     let mut live = 0;
     let mut matches = true;
     for (i, att) in desc.iter().enumerate().filter(|(_, att)| !att.is_dropped()) {
         let name = super::name_bytes(&att.attname);
         match record::COLUMNS.get(live) {
             Some(want) if name == want.name.as_bytes() && att.atttypid == want.type_oid => {
-                positions[live] = i;
+                positions[live] = Some(i);
             }
             _ => matches = false,
         }
         live += 1;
     }
-    if !matches || live != record::COUNT {
+    if !matches || (live != record::COUNT && live != record::COUNT - ADDED_IN_0_2_0) {
         GeError::new(
             Kind::PrerequisiteState,
             "ge_security.audit_log does not have the columns the audit writer expects",
@@ -600,7 +608,7 @@ pub fn write_batch(records: Vec<Prepared>) -> Vec<i64> {
 /// its by-reference values in the current memory context.
 unsafe fn form_tuple(
     rel: pg_sys::Relation,
-    positions: &[usize; record::COUNT],
+    positions: &[Option<usize>; record::COUNT],
     prepared: Prepared,
     id: i64,
     txid: u64,
@@ -622,24 +630,54 @@ unsafe fn form_tuple(
     fn text(j: &Option<StoredJsonb>) -> Field<'_> {
         Field::Text(j.as_ref().map(|j| j.text.as_slice()))
     }
-    let hash = record::row_hash(&Record {
-        id: Field::Integer(id),
-        at: Field::Integer(at_micros),
-        txid: Field::Integer(txid as i64),
-        actor: Field::Text(actor.as_deref()),
-        session_user_name: Field::Text(Some(&session_user)),
-        current_user_name: Field::Text(Some(&current_user)),
-        client_addr: Field::Text(client.as_ref().map(|(_, text)| &text[..])),
-        application_name: Field::Text(application.as_deref()),
-        op: Field::Text(Some(change.op.as_bytes())),
-        table_name: Field::Text(change.table_name.as_deref()),
-        row_key: text(&row_key),
-        old_row: text(&old_row),
-        new_row: text(&new_row),
-        changed_columns: Field::Text(changed.as_ref().map(|(_, t)| t.as_slice())),
-        statement: Field::Text(change.statement.as_deref()),
-        row_hash: Field::Hash,
-    });
+    // a trail not yet updated from 0.1.0 records no version: its rows are hashed under v1
+    let version = match positions[record::POSITION.hash_version] {
+        Some(_) => gucs::ROW_ENCODING.get() as u8,
+        None => crate::canonical::ROW_ENCODING_V1,
+    };
+    let (old_field, new_field, statement_field) = if version == ROW_ENCODING_V2 {
+        let image = |j: &Option<StoredJsonb>| {
+            Field::Digest(j.as_ref().map(|j| {
+                image::digest_of_text(&j.text).unwrap_or_else(|| {
+                    GeError::new(Kind::Internal, "an audit row image is not a JSON object").raise()
+                })
+            }))
+        };
+        (
+            image(&old_row),
+            image(&new_row),
+            Field::Digest(change.statement.as_deref().map(image::statement_digest)),
+        )
+    } else {
+        (
+            text(&old_row),
+            text(&new_row),
+            Field::Text(change.statement.as_deref()),
+        )
+    };
+    let hash = record::row_hash(
+        version,
+        &Record {
+            id: Field::Integer(id),
+            at: Field::Integer(at_micros),
+            txid: Field::Integer(txid as i64),
+            actor: Field::Text(actor.as_deref()),
+            session_user_name: Field::Text(Some(&session_user)),
+            current_user_name: Field::Text(Some(&current_user)),
+            client_addr: Field::Text(client.as_ref().map(|(_, text)| &text[..])),
+            application_name: Field::Text(application.as_deref()),
+            op: Field::Text(Some(change.op.as_bytes())),
+            table_name: Field::Text(change.table_name.as_deref()),
+            row_key: text(&row_key),
+            old_row: old_field,
+            new_row: new_field,
+            changed_columns: Field::Text(changed.as_ref().map(|(_, t)| t.as_slice())),
+            statement: statement_field,
+            row_hash: Field::Unhashed,
+            hash_version: Field::Unhashed,
+            redacted: Field::Unhashed,
+        },
+    );
 
     let datums: Record<Option<pg_sys::Datum>> = Record {
         id: id.into_datum(),
@@ -658,12 +696,14 @@ unsafe fn form_tuple(
         changed_columns: changed.map(|(d, _)| d),
         statement: change.statement.as_deref().map(text_datum),
         row_hash: hash.to_vec().into_datum(),
+        hash_version: Some(pg_sys::Datum::from(i16::from(version))),
+        redacted: None,
     };
     let natts = (*(*rel).rd_att).natts as usize;
     let mut values = vec![pg_sys::Datum::from(0usize); natts];
     let mut nulls = vec![true; natts];
     for (datum, &position) in datums.into_array().into_iter().zip(positions) {
-        if let Some(d) = datum {
+        if let (Some(d), Some(position)) = (datum, position) {
             values[position] = d;
             nulls[position] = false;
         }
