@@ -108,7 +108,8 @@ tamper "a row and its hash rewritten" "do not make its rows_root" \
   'import json
 i = next(n for n, l in enumerate(lines) if "c9@example.com" in l); r = json.loads(lines[i])
 r["fields"]["new_row"] = r["fields"]["new_row"].replace("c9@", "x9@")
-r["row_hash"] = verify_archive.row_hash_v1(r["fields"]).hex(); lines[i] = json.dumps(r)'
+encode = verify_archive.ROW_ENCODINGS[r["encoding"]]
+r["row_hash"] = encode(r["fields"], r["redacted"]).hex(); lines[i] = json.dumps(r)'
 rows1=$(q shop -c "SELECT row_count FROM ge_security.audit_block WHERE block_no = 1")
 tamper "a row removed" "seals $rows1 rows, the archive holds $((rows1 - 1))" 'del lines[5]'
 tamper "a block sealed a day earlier" "block_hash does not match its fields" \
