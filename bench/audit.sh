@@ -26,7 +26,7 @@ cluster_create "$dir" "$port" "fsync = on" "shared_buffers = 512MB" "max_wal_siz
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 
-q >/dev/null 2>&1 <<'SQL'
+q -v seed_audit="$(cd "$(dirname "$0")" && pwd)/seed_audit.sql" >/dev/null 2>&1 <<'SQL'
 CREATE EXTENSION ge_security;
 CREATE TABLE plain_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
 INSERT INTO plain_accounts SELECT g, 1, 0, '' FROM generate_series(1, 100000) g;
@@ -34,25 +34,7 @@ CREATE TABLE plpgsql_accounts (LIKE plain_accounts INCLUDING ALL);
 INSERT INTO plpgsql_accounts SELECT * FROM plain_accounts;
 CREATE TABLE native_accounts (LIKE plain_accounts INCLUDING ALL);
 INSERT INTO native_accounts SELECT * FROM plain_accounts;
--- the seed standard's audit table and trigger function (seed 004, "Add Audit Logging"),
--- unchained, verbatim but for the key column's name (aid for id)
-CREATE TABLE seed_audit_log (
-  id bigserial PRIMARY KEY, table_name text NOT NULL, record_id bigint NOT NULL, action text NOT NULL,
-  old_values jsonb, new_values jsonb, changed_by text NOT NULL, changed_at timestamptz NOT NULL DEFAULT now());
-CREATE FUNCTION seed_audit() RETURNS trigger AS $$
-BEGIN
-  INSERT INTO seed_audit_log (table_name, record_id, action, old_values, new_values, changed_by)
-  VALUES (
-    TG_TABLE_NAME,
-    COALESCE(NEW.aid, OLD.aid),
-    TG_OP,
-    CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END,
-    CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END,
-    current_setting('app.current_user', true)
-  );
-  RETURN COALESCE(NEW, OLD);
-END;
-$$ LANGUAGE plpgsql;
+\i :seed_audit
 CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_accounts FOR EACH ROW EXECUTE FUNCTION seed_audit();
 SELECT ge_security.enable_audit('native_accounts');
 CREATE TABLE floor_accounts (LIKE plain_accounts INCLUDING ALL);

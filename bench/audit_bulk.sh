@@ -23,7 +23,7 @@ cluster_create "$dir" "$port" "fsync = on" "shared_buffers = 1GB" "max_wal_size 
 cluster_start "$dir"
 q() { cluster_psql "$dir" "$port" postgres -qtA "$@"; }
 
-q >/dev/null 2>&1 <<SQL
+q -v seed_audit="$(cd "$(dirname "$0")" && pwd)/seed_audit.sql" >/dev/null 2>&1 <<SQL
 CREATE EXTENSION ge_security;
 CREATE TABLE source (aid int PRIMARY KEY, bid int, abalance int, filler char(84));
 INSERT INTO source SELECT g, 1, 0, '' FROM generate_series(1, $ROWS) g;
@@ -40,25 +40,7 @@ INSERT INTO v1_accounts SELECT * FROM source;
 INSERT INTO plain_accounts SELECT * FROM source;
 INSERT INTO plpgsql_accounts SELECT * FROM source;
 INSERT INTO native_accounts SELECT * FROM source;
--- the seed standard's audit table and trigger function, as in bench/audit.sh (verbatim but for
--- the key column's name, aid for id)
-CREATE TABLE seed_audit_log (
-  id bigserial PRIMARY KEY, table_name text NOT NULL, record_id bigint NOT NULL, action text NOT NULL,
-  old_values jsonb, new_values jsonb, changed_by text NOT NULL, changed_at timestamptz NOT NULL DEFAULT now());
-CREATE FUNCTION seed_audit() RETURNS trigger AS \$\$
-BEGIN
-  INSERT INTO seed_audit_log (table_name, record_id, action, old_values, new_values, changed_by)
-  VALUES (
-    TG_TABLE_NAME,
-    COALESCE(NEW.aid, OLD.aid),
-    TG_OP,
-    CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END,
-    CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END,
-    current_setting('app.current_user', true)
-  );
-  RETURN COALESCE(NEW, OLD);
-END;
-\$\$ LANGUAGE plpgsql;
+\\i :seed_audit
 CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_accounts FOR EACH ROW EXECUTE FUNCTION seed_audit();
 CREATE TRIGGER seed_audit AFTER INSERT OR UPDATE OR DELETE ON plpgsql_inserts FOR EACH ROW EXECUTE FUNCTION seed_audit();
 SELECT ge_security.enable_audit('native_accounts');

@@ -71,16 +71,15 @@ mentions() { "$@" -c "SELECT count(*) FROM ge_security.audit_log l WHERE strpos(
 got=$(p -c "SELECT new_row->>'redaction' || ' ' || (new_row->>'count') || ' ' || (new_row->>'reason') || ' ' || session_user_name FROM ge_security.audit_log WHERE op = 'DDL' AND new_row ? 'redaction'")
 [ "$got" = "subject 4 GDPR art. 17, request 2026-117 postgres" ] || fail "redaction record: $got"
 
-# an outside script recomputes every v2 row hash (redacted rows included) from the documented layout
-p -c "SELECT json_build_object('id', id, 'at_us', (extract(epoch FROM at) * 1000000)::bigint - 946684800000000,
-        'txid', txid::text, 'actor', actor, 'session_user_name', session_user_name,
-        'current_user_name', current_user_name, 'client_addr', client_addr::text,
-        'application_name', application_name, 'op', op, 'table_name', table_name,
-        'row_key', row_key::text, 'old_row', old_row::text, 'new_row', new_row::text,
-        'changed_columns', changed_columns::text, 'statement', statement, 'redacted', redacted::text,
-        'row_hash', encode(row_hash, 'hex'))
-      FROM ge_security.audit_log WHERE hash_version = 2 ORDER BY id" >"$dir/rows.jsonl"
-outside=$(python3 "$(dirname "$0")/../check_row_v2.py" <"$dir/rows.jsonl") || fail "outside v2 check: $outside"
+# the whole sealed trail exported and verified outside the database: tools/verify_archive.py
+# recomputes every row hash (v1 and v2, the redacted rows included), block root and link
+digest_now=$(p -c "SELECT ge_security.audit_digest()")
+p -c "SELECT * FROM ge_security.audit_export(1, (SELECT max(block_no) FROM ge_security.audit_block))" >"$dir/archive.jsonl"
+outside=$(python3 "$(dirname "$0")/../../tools/verify_archive.py" "$dir/archive.jsonl" "$digest_now") \
+  || fail "outside verification of the exported trail: $outside"
+grep -q '"encoding":2,[^}]*"redacted":"' "$dir/archive.jsonl" || fail "the archive holds no redacted v2 row"
+grep -q '"encoding":1,' "$dir/archive.jsonl" || fail "the archive holds no v1 row"
+! grep -q -e "$mail" -e "$name" -e Ravenholm "$dir/archive.jsonl" || fail "the subject's values are in the archive"
 
 # pg_dump of the trail
 as_postgres "$PG_BIN/pg_dump" -h "$dir/primary" -p "$primary_port" -t ge_security.audit_log -t ge_security.audit_block \

@@ -52,7 +52,7 @@ expect tail_truncated "DELETE FROM ge_security.audit_log WHERE id > (SELECT last
                        DELETE FROM ge_security.audit_block WHERE block_no = 2"
 expect row_inserted "INSERT INTO ge_security.audit_log SELECT $gap, at, txid, actor, session_user_name, current_user_name,
                        client_addr, application_name, op, table_name, row_key, old_row, new_row, changed_columns,
-                       statement, row_hash FROM ge_security.audit_log WHERE id = 4"
+                       statement, row_hash, hash_version, redacted FROM ge_security.audit_log WHERE id = 4"
 expect block_link_broken "UPDATE ge_security.audit_block SET sealed_at = sealed_at - interval '1 day' WHERE block_no = 1"
 expect row_hash_mismatch "UPDATE ge_security.audit_log l SET row_hash = s.other FROM
                            (SELECT 3 AS id, (SELECT row_hash FROM ge_security.audit_log WHERE id = 4) AS other UNION ALL
