@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bounded memory for a huge audited statement: one INSERT ... SELECT of AUDIT_MEMORY_ROWS rows
-# (2 million in `make test`, to keep the suite short; the closing figures use 10 million) into
+# (1 million in `make test`, to keep the suite short; the closing figures use 10 million) into
 # an audited table. While it runs, its backend's memory contexts are logged every half second
 # (pg_log_backend_memory_contexts) and its private memory read from /proc (RssAnon, which holds
 # what the extension allocates outside PostgreSQL's contexts too). The context the trigger
@@ -9,7 +9,7 @@
 # (which every row trigger needs, 12 bytes a row), and every row must be audited.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
-ROWS=${AUDIT_MEMORY_ROWS:-2000000}
+ROWS=${AUDIT_MEMORY_ROWS:-1000000}
 scratch_dir batchmemory
 port=54398
 cluster_create "$dir" "$port" "synchronous_commit = off" "max_wal_size = 16GB" \
