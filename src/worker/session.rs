@@ -30,6 +30,10 @@ unsafe extern "C-unwind" fn on_sigterm(_signal: std::ffi::c_int) {
     }
 }
 
+/// SIGHUP handler of the database worker.
+///
+/// # Safety
+/// Installed with `pqsignal` as a signal handler only; it must stay async-signal-safe.
 #[pg_guard]
 unsafe extern "C-unwind" fn on_sighup(_signal: std::ffi::c_int) {
     // SAFETY: as PostgreSQL's SignalHandlerForConfigReload: a sig_atomic_t flag and the latch.

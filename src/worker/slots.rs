@@ -62,6 +62,11 @@ pub fn claim(database: pg_sys::Oid) -> bool {
     true
 }
 
+/// Frees this worker's slot when the process exits.
+///
+/// # Safety
+/// Called only by PostgreSQL's exit machinery, with which `claim` registers it (a NULL argument,
+/// never read), in the worker process after its shared memory was attached.
 #[pg_guard]
 unsafe extern "C-unwind" fn release(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
     // SAFETY: MyProcPid is this process's pid, set at start.
