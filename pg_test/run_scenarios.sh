@@ -7,10 +7,11 @@ passed=0 failed=0
 for scenario in "$here"/scenarios/*.sh; do
   name=$(basename "$scenario" .sh)
   if [ -n "${SCENARIOS:-}" ] && [[ " $SCENARIOS " != *" $name "* ]]; then continue; fi
+  started=$SECONDS
   if bash "$scenario"; then
-    echo "scenario $name: ok"; passed=$((passed + 1))
+    echo "scenario $name: ok ($((SECONDS - started)) s)"; passed=$((passed + 1))
   else
-    echo "scenario $name: FAILED"; failed=$((failed + 1))
+    echo "scenario $name: FAILED ($((SECONDS - started)) s)"; failed=$((failed + 1))
   fi
 done
 echo "scenarios: $passed passed, $failed failed"
