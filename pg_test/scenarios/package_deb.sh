@@ -3,6 +3,7 @@
 # with its control fields; `dpkg -i` installs it on this machine, a preloaded cluster creates the
 # extension from it and audits a table; `dpkg -r` removes every file it installed. The files the
 # test suite installed before are put back afterwards.
+# scenario: exclusive
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 source "$here/cluster.sh"

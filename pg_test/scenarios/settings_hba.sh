@@ -12,9 +12,12 @@ findings() { # DIR PORT: the settings and connection check ids that fire, sorted
 }
 
 # weak
+# PostgreSQL 18's TLS 1.3 suite list, with one truncated-tag suite (the setting is read with ssl off)
+tls13=()
+[ "$PG_MAJOR" -ge 18 ] && tls13=("ssl_tls13_ciphers = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_CCM_8_SHA256'")
 cluster_create "$dir/weak" 54383 "password_encryption = 'md5'" "ssl_min_protocol_version = 'TLSv1'" \
   "log_min_error_statement = 'panic'" "log_file_mode = 0644" "authentication_timeout = '120s'" \
-  "full_page_writes = off" "synchronous_commit = off" "log_line_prefix = '%m '"
+  "full_page_writes = off" "synchronous_commit = off" "log_line_prefix = '%m '" ${tls13[@]+"${tls13[@]}"}
 as_postgres tee "$dir/weak/data/pg_hba.conf" >/dev/null <<'HBA'
 local   all          all                      trust
 local   replication  all                      peer
@@ -33,7 +36,7 @@ if pg_has_ssl; then ciphers=ssl_ciphers_weak; else
   case " $got " in *" ssl_ciphers_weak "*) echo "ssl_ciphers_weak reported without TLS support"; exit 1 ;; esac
   ciphers=ssl_off
 fi
-for id in ssl_off ssl_min_protocol_below_tls12 $ciphers password_encryption_not_scram \
+for id in ssl_off ssl_min_protocol_below_tls12 $ciphers ssl_tls13_ciphers_weak password_encryption_not_scram \
           authentication_timeout_long log_connections_off log_disconnections_off log_statement_none \
           log_line_prefix_incomplete log_min_error_statement_high logging_collector_off \
           log_file_mode_loose pgaudit_not_loaded fsync_off full_page_writes_off synchronous_commit_off \
@@ -48,6 +51,29 @@ line=$(cluster_psql "$dir/weak" 54383 postgres -qtA -c "SELECT remediation FROM 
   || { echo "unexpected hba remediation: $line"; exit 1; }
 echo "  weak configuration: $(echo "$got" | wc -w) settings and connection checks fire"
 if [ "$PG_MAJOR" -ge 18 ]; then
+  # ssl_tls13_ciphers: each suite outside the four full-tag AEAD suites is named; a sound list is quiet
+  tls13_report() { # VALUE: set it, reload, and print the check's message (empty when quiet)
+    cluster_psql "$dir/weak" 54383 postgres -qtA -c "ALTER SYSTEM SET ssl_tls13_ciphers = '$1'" \
+      -c "SELECT pg_reload_conf()" >/dev/null
+    for _ in $(seq 50); do
+      [ "$(cluster_psql "$dir/weak" 54383 postgres -qtA -c "SHOW ssl_tls13_ciphers")" = "$1" ] && break
+      sleep 0.1
+    done
+    cluster_psql "$dir/weak" 54383 postgres -qtA -c "SELECT status || ': ' || message || ' / ' || remediation
+      FROM ge_security.assess() WHERE check_id = 'ssl_tls13_ciphers_weak'"
+  }
+  fix="ALTER SYSTEM SET ssl_tls13_ciphers = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256'; SELECT pg_catalog.pg_reload_conf();"
+  got=$(tls13_report 'TLS_AES_256_GCM_SHA384:TLS_AES_128_CCM_8_SHA256')
+  [ "$got" = "fail: ssl_tls13_ciphers is 'TLS_AES_256_GCM_SHA384:TLS_AES_128_CCM_8_SHA256': TLS_AES_128_CCM_8_SHA256 not recommended for TLS 1.3 / $fix" ] \
+    || { echo "ssl_tls13_ciphers with CCM_8: $got"; exit 1; }
+  got=$(tls13_report 'TLS_SHA384_SHA384: TLS_AES_128_GCM_SHA256:TLS_SHA256_SHA256')
+  case "$got" in *": TLS_SHA384_SHA384, TLS_SHA256_SHA256 not recommended for TLS 1.3 / "*) ;;
+    *) echo "ssl_tls13_ciphers with integrity-only suites: $got"; exit 1 ;; esac
+  for sound in 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_128_CCM_SHA256' ''; do
+    got=$(tls13_report "$sound")
+    [ -z "$got" ] || { echo "ssl_tls13_ciphers = '$sound' reported: $got"; exit 1; }
+  done
+  echo "  ssl_tls13_ciphers (PostgreSQL 18): CCM_8 and integrity-only suites reported, full-tag AEAD suites and the default quiet"
   # PostgreSQL 18's oauth method on a host rule: the bearer token crosses in clear; the fix keeps oauth
   cluster_psql "$dir/weak" 54383 postgres -qtA -c "ALTER SYSTEM SET oauth_validator_libraries = 'example_validator'" \
     -c "SELECT pg_reload_conf()" >/dev/null
@@ -84,6 +110,8 @@ if pg_has_ssl; then
 else
   left="$left ssl_off"
 fi
+# and no ssl_tls13_ciphers before 18: one not_assessed row for that check too
+[ "$PG_MAJOR" -lt 18 ] && left="$left ssl_tls13_ciphers_weak"
 got=$(findings "$dir/hard" 54384 | tr '\n' ' ')
 [ "$(echo $got)" = "$(echo $left)" ] || { echo "hardened configuration reports: $got (expected only:$left)"; exit 1; }
 echo "  hardened configuration (TLS 1.3, scram, hostssl only, reject last): no settings or connection finding${left:+ but$left (not in this build)}"

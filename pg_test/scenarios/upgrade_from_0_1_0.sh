@@ -7,6 +7,7 @@
 # waivers and policies are unchanged; the upgraded extension's objects are exactly those of a fresh
 # CREATE EXTENSION (definitions, privileges, comments, dump configuration); assess() gives the same
 # findings on an upgraded and a freshly installed database built by the same script.
+# scenario: exclusive
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 repo=$(cd "$here/.." && pwd)

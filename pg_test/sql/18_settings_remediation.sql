@@ -119,5 +119,13 @@ RESET md5_password_warnings;
 SELECT status, object_name, message, remediation FROM ge_security.assess() WHERE check_id = 'md5_password_warnings_off';
 \endif
 
+-- 8. ssl_tls13_ciphers (PostgreSQL 18 on): the default (empty, OpenSSL's suites) is quiet; the
+-- weak lists need a reload and are in scenario settings_hba. Before 18: one not_assessed row.
+\if :pg18
+SELECT count(*) AS reported FROM ge_security.assess('info', true) WHERE check_id = 'ssl_tls13_ciphers_weak';
+\else
+SELECT status, object_name, message, remediation FROM ge_security.assess() WHERE check_id = 'ssl_tls13_ciphers_weak';
+\endif
+
 DROP TABLE public.st_open;
 DROP ROLE st_app, st_rogue;

@@ -174,6 +174,52 @@ WHERE s.name = 'ssl' AND s.setting = 'off'"#,
         "ssl_ciphers",
         "s.setting ~* '(^|[:,+ ])(ALL|MEDIUM|LOW|EXP|EXPORT|RC4|MD5|3DES|DES|NULL|eNULL|aNULL|DEFAULT)([:, ]|$)'",
         "HIGH:!aNULL:!eNULL:!MD5:!3DES:!RC4"),
+    Check {
+        id: "ssl_tls13_ciphers_weak",
+        severity: Severity::Medium,
+        category: "settings",
+        title: "Weak TLS 1.3 cipher suites allowed",
+        controls: &["ISO27001:A.8.24", "ISO27001:A.8.9", "SOC2:CC6.7", "CIS:6.10"],
+        description: "PostgreSQL 18's ssl_tls13_ciphers enables a TLS 1.3 suite outside the four \
+                      AEAD suites with full-length tags (AES-GCM, ChaCha20-Poly1305, AES-CCM): \
+                      TLS_AES_128_CCM_8_SHA256 truncates the tag to 8 bytes, and the \
+                      integrity-only suites (TLS_SHA256_SHA256, TLS_SHA384_SHA384) do not \
+                      encrypt at all. Empty means OpenSSL's default, which is sound. The setting \
+                      is read even while ssl is off, since it applies once TLS is turned on. It \
+                      exists from 18 on: on an older server the check is not_assessed.",
+        // before 18 there is no such setting: one not_assessed row saying so, never a pass
+        requires: Some(Requirement {
+            probe: "pg_catalog.current_setting('server_version_num')::integer < 180000 \
+                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE name = 'ssl_tls13_ciphers')",
+            needs: "the privilege to read this setting (pg_read_all_settings)",
+        }),
+        finder: r#"
+SELECT 'setting', 'setting ' || s.name,
+       pg_catalog.format('%s is %L: %s not recommended for TLS 1.3', s.name, s.setting, w.weak),
+       'ALTER SYSTEM SET ssl_tls13_ciphers = ''TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256''; SELECT pg_catalog.pg_reload_conf();',
+       pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting, 'source', s.source,
+                                     'context', s.context, 'weak', w.suites),
+       false
+FROM pg_catalog.pg_settings s
+CROSS JOIN LATERAL (
+    SELECT pg_catalog.string_agg(suite, ', ' ORDER BY n) AS weak,
+           pg_catalog.jsonb_agg(suite ORDER BY n) AS suites
+    FROM pg_catalog.unnest(pg_catalog.string_to_array(s.setting, ':')) WITH ORDINALITY AS l(item, n)
+    CROSS JOIN LATERAL (SELECT pg_catalog.btrim(l.item) AS suite) t
+    WHERE t.suite <> ''
+      AND pg_catalog.upper(t.suite) NOT IN ('TLS_AES_256_GCM_SHA384', 'TLS_AES_128_GCM_SHA256',
+                                            'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_CCM_SHA256')) w
+WHERE s.name = 'ssl_tls13_ciphers' AND w.weak IS NOT NULL
+UNION ALL
+SELECT 'setting', 'setting ssl_tls13_ciphers',
+       pg_catalog.format('ssl_tls13_ciphers exists from PostgreSQL 18 on; this server runs %s',
+                         pg_catalog.current_setting('server_version_num')::integer / 10000),
+       '-- nothing to set before PostgreSQL 18: TLS 1.3 uses OpenSSL''s default suites here',
+       pg_catalog.jsonb_build_object('setting', 'ssl_tls13_ciphers',
+                                     'server_version_num', pg_catalog.current_setting('server_version_num')::integer),
+       true
+WHERE pg_catalog.current_setting('server_version_num')::integer < 180000"#,
+    },
     setting_check!("password_encryption_not_scram", High, "New passwords are not hashed with SCRAM", &["ISO27001:A.5.17", "ISO27001:A.8.9", "SOC2:CC6.1"],
         "password_encryption is not scram-sha-256, so new and changed passwords are stored as MD5.",
         "password_encryption", "s.setting <> 'scram-sha-256'", "scram-sha-256"),
