@@ -39,6 +39,42 @@ macro_rules! visible {
     };
 }
 
+/// For a setting that exists from PostgreSQL 18 on: visible to the caller, or an older server
+/// (where `since_pg18_row!` says why the check is not_assessed).
+macro_rules! visible_since_pg18 {
+    ($name:literal) => {
+        Some(Requirement {
+            probe: concat!(
+                "pg_catalog.current_setting('server_version_num')::integer < 180000 ",
+                "OR EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE name = '",
+                $name,
+                "')"
+            ),
+            needs: "the privilege to read this setting (pg_read_all_settings)",
+        })
+    };
+}
+
+/// The finder's branch for a server before 18, which lacks the setting: one not_assessed row
+/// saying so, never a pass; `$before` is the remediation text, a comment on what applies there.
+macro_rules! since_pg18_row {
+    ($name:literal, $before:literal) => {
+        concat!(
+            "SELECT 'setting', 'setting ",
+            $name,
+            "', pg_catalog.format('",
+            $name,
+            " exists from PostgreSQL 18 on; this server runs %s', ",
+            "pg_catalog.current_setting('server_version_num')::integer / 10000), '",
+            $before,
+            "', pg_catalog.jsonb_build_object('setting', '",
+            $name,
+            "', 'server_version_num', pg_catalog.current_setting('server_version_num')::integer), ",
+            "true WHERE pg_catalog.current_setting('server_version_num')::integer < 180000"
+        )
+    };
+}
+
 macro_rules! setting_check {
     ($id:literal, $sev:ident, $title:literal, $controls:expr, $desc:literal,
      $name:literal, $bad:literal, $fix:literal) => {
@@ -187,13 +223,8 @@ WHERE s.name = 'ssl' AND s.setting = 'off'"#,
                       encrypt at all. Empty means OpenSSL's default, which is sound. The setting \
                       is read even while ssl is off, since it applies once TLS is turned on. It \
                       exists from 18 on: on an older server the check is not_assessed.",
-        // before 18 there is no such setting: one not_assessed row saying so, never a pass
-        requires: Some(Requirement {
-            probe: "pg_catalog.current_setting('server_version_num')::integer < 180000 \
-                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE name = 'ssl_tls13_ciphers')",
-            needs: "the privilege to read this setting (pg_read_all_settings)",
-        }),
-        finder: r#"
+        requires: visible_since_pg18!("ssl_tls13_ciphers"),
+        finder: concat!(r#"
 SELECT 'setting', 'setting ' || s.name,
        pg_catalog.format('%s is %L: %s not recommended for TLS 1.3', s.name, s.setting, w.weak),
        'ALTER SYSTEM SET ssl_tls13_ciphers = ''TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256''; SELECT pg_catalog.pg_reload_conf();',
@@ -211,14 +242,8 @@ CROSS JOIN LATERAL (
                                             'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_CCM_SHA256')) w
 WHERE s.name = 'ssl_tls13_ciphers' AND w.weak IS NOT NULL
 UNION ALL
-SELECT 'setting', 'setting ssl_tls13_ciphers',
-       pg_catalog.format('ssl_tls13_ciphers exists from PostgreSQL 18 on; this server runs %s',
-                         pg_catalog.current_setting('server_version_num')::integer / 10000),
-       '-- nothing to set before PostgreSQL 18: TLS 1.3 uses OpenSSL''s default suites here',
-       pg_catalog.jsonb_build_object('setting', 'ssl_tls13_ciphers',
-                                     'server_version_num', pg_catalog.current_setting('server_version_num')::integer),
-       true
-WHERE pg_catalog.current_setting('server_version_num')::integer < 180000"#,
+"#, since_pg18_row!("ssl_tls13_ciphers",
+            "-- nothing to set before PostgreSQL 18: TLS 1.3 uses OpenSSL''s default suites here")),
     },
     setting_check!("password_encryption_not_scram", High, "New passwords are not hashed with SCRAM", &["ISO27001:A.5.17", "ISO27001:A.8.9", "SOC2:CC6.1"],
         "password_encryption is not scram-sha-256, so new and changed passwords are stored as MD5.",
@@ -233,13 +258,8 @@ WHERE pg_catalog.current_setting('server_version_num')::integer < 180000"#,
                       (md5_password_warnings); with the warnings off, MD5 passwords go unnoticed \
                       until the method is removed. The setting exists from 18 on: on an older \
                       server the check is not_assessed.",
-        // before 18 there is no such setting: one not_assessed row saying so, never a pass
-        requires: Some(Requirement {
-            probe: "pg_catalog.current_setting('server_version_num')::integer < 180000 \
-                    OR EXISTS (SELECT 1 FROM pg_catalog.pg_settings WHERE name = 'md5_password_warnings')",
-            needs: "the privilege to read this setting (pg_read_all_settings)",
-        }),
-        finder: r#"
+        requires: visible_since_pg18!("md5_password_warnings"),
+        finder: concat!(r#"
 SELECT 'setting', 'setting ' || s.name, pg_catalog.format('%s is %L', s.name, s.setting),
        'ALTER SYSTEM SET md5_password_warnings = on; SELECT pg_catalog.pg_reload_conf();',
        pg_catalog.jsonb_build_object('setting', s.name, 'value', s.setting, 'source', s.source,
@@ -248,14 +268,8 @@ SELECT 'setting', 'setting ' || s.name, pg_catalog.format('%s is %L', s.name, s.
 FROM pg_catalog.pg_settings s
 WHERE s.name = 'md5_password_warnings' AND s.setting = 'off'
 UNION ALL
-SELECT 'setting', 'setting md5_password_warnings',
-       pg_catalog.format('md5_password_warnings exists from PostgreSQL 18 on; this server runs %s',
-                         pg_catalog.current_setting('server_version_num')::integer / 10000),
-       '-- nothing to set before PostgreSQL 18: password_md5 and password_encryption_not_scram cover MD5 passwords here',
-       pg_catalog.jsonb_build_object('setting', 'md5_password_warnings',
-                                     'server_version_num', pg_catalog.current_setting('server_version_num')::integer),
-       true
-WHERE pg_catalog.current_setting('server_version_num')::integer < 180000"#,
+"#, since_pg18_row!("md5_password_warnings",
+            "-- nothing to set before PostgreSQL 18: password_md5 and password_encryption_not_scram cover MD5 passwords here")),
     },
     setting_check!("listen_addresses_all", Low, "Server listens on every interface",
         &["ISO27001:A.8.20", "ISO27001:A.8.9", "SOC2:CC6.6", "CIS:5.2"],
