@@ -12,6 +12,7 @@ mod drift;
 mod error;
 mod evidence;
 mod gucs;
+mod hook_chain;
 mod pg_internals;
 mod subtransaction;
 mod worker;

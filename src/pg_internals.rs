@@ -45,6 +45,35 @@ unsafe extern "C-unwind" {
     /// compared detoasted. May raise a PostgreSQL ERROR while detoasting (call it through
     /// `pg_guard_ffi_boundary`). Checked: PostgreSQL 15 and 18.
     pub fn datum_image_eq(a: pg_sys::Datum, b: pg_sys::Datum, by_value: bool, length: i32) -> bool;
+
+    /// `void standard_ExecutorFinish(QueryDesc *queryDesc)`, executor/executor.h, declared here
+    /// unwrapped: pgrx's binding turns an ERROR into a Rust panic, losing its SQLSTATE when pgrx
+    /// does not know it and every field but the message, detail and hint. Only
+    /// `hook_chain` calls it, under its own error handler. Checked: PostgreSQL 15 and 18.
+    #[link_name = "standard_ExecutorFinish"]
+    pub fn standard_executor_finish_unwrapped(query_desc: *mut pg_sys::QueryDesc);
+
+    /// `void standard_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
+    /// readOnlyTree, ProcessUtilityContext context, ParamListInfo params, QueryEnvironment
+    /// *queryEnv, DestReceiver *dest, QueryCompletion *qc)`, tcop/utility.h, unwrapped for the
+    /// same reason. Checked: PostgreSQL 15 and 18.
+    #[link_name = "standard_ProcessUtility"]
+    pub fn standard_process_utility_unwrapped(
+        pstmt: *mut pg_sys::PlannedStmt,
+        query_string: *const std::ffi::c_char,
+        read_only_tree: bool,
+        context: pg_sys::ProcessUtilityContext::Type,
+        params: pg_sys::ParamListInfo,
+        query_env: *mut pg_sys::QueryEnvironment,
+        dest: *mut pg_sys::DestReceiver,
+        qc: *mut pg_sys::QueryCompletion,
+    );
+
+    /// `void pg_re_throw(void)`, utils/elog.h (`PG_RE_THROW()`): jumps to the next error
+    /// handler up with the current error as raised. Unwrapped: pgrx's binding would catch the
+    /// jump itself. Checked: PostgreSQL 15 and 18.
+    #[link_name = "pg_re_throw"]
+    pub fn pg_re_throw_unwrapped() -> !;
 }
 
 unsafe extern "C" {

@@ -5,6 +5,8 @@
 # mode allows and records. Security DDL and DDL on audited tables is recorded once each, with
 # passwords redacted, and passwords reach neither the trail nor the server log. New partitions
 # and inheritance children are audited in the statement that creates or attaches them.
+# pg_stat_statements is preloaded ahead of ge_security, so the hooks pass statements on to a C
+# hook: its errors come back cleanly, and it still sees every statement.
 set -euo pipefail
 source "$(dirname "$0")/../cluster.sh"
 scratch_dir ddl_guard
@@ -12,7 +14,8 @@ port=54483
 # no worker seals here: a seal interval of 10 s lets audit_verify() accept 50 s of unsealed
 # rows, so a slow (shared, loaded) machine does not turn them into unsealed_backlog
 cluster_create "$dir" "$port" "log_statement = 'all'" "log_min_duration_statement = 0" \
-  "log_min_error_statement = 'error'" "log_line_prefix = '%m [%p] %u@%d '" "ge_security.seal_interval = '10s'"
+  "log_min_error_statement = 'error'" "log_line_prefix = '%m [%p] %u@%d '" "ge_security.seal_interval = '10s'" \
+  "shared_preload_libraries = 'pg_stat_statements,ge_security'"
 # the table owner connects as itself (over the socket, trusted in this throwaway cluster)
 { echo "local all gd_owner trust"; cat "$dir/data/pg_hba.conf"; } >"$dir/hba.tmp"
 as_postgres cp "$dir/hba.tmp" "$dir/data/pg_hba.conf"
@@ -205,6 +208,50 @@ for t in gd.parted_eu gd.parted_us gd.child gd.late; do
   [ "$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE table_name = '$t' AND op = 'INSERT'")" = 1 ] || fail "write to $t not audited"
 done
 echo "  partitions created and attached, and inheritance children created and added, are audited"
+
+# errors raised below a C hook ahead of ours: a failing DDL statement (ProcessUtility) and a
+# COPY FROM an audited table failing half-way and an audited UPDATE failing in its AFTER
+# trigger (ExecutorFinish) each give their own error, write no audit row, and leave the
+# session usable; pg_stat_statements, called through our hooks, counted them
+q -c "CREATE EXTENSION pg_stat_statements" >/dev/null
+rows_before=$(q -c "SELECT count(*) FROM ge_security.audit_log")
+out=$(q -c '\set ON_ERROR_STOP 0' -c '\set VERBOSITY verbose' -c "ALTER TABLE gd.t ADD COLUMN v text" -c "SELECT 'still here'" 2>&1 || true)
+case "$out" in *"ERROR:  42701:"*"still here"*) ;; *) fail "failing DDL through the hook chain: $out" ;; esac
+out=$(printf '900\tok\n901\tok\nnot-a-number\tbad\n' | as_owner -c '\set VERBOSITY verbose' \
+  -c "COPY gd.t FROM STDIN" 2>&1 || true)
+case "$out" in *"ERROR:  22P02:"*) ;; *) fail "failing COPY through the hook chain: $out" ;; esac
+q <<'SQL' >/dev/null
+CREATE FUNCTION public.gd_fail() RETURNS trigger LANGUAGE plpgsql AS
+  'BEGIN IF NEW.v = ''poison'' THEN RAISE EXCEPTION ''poisoned'' USING ERRCODE = ''P0099''; END IF; RETURN NULL; END';
+SQL
+as_owner -c "CREATE TRIGGER zz_fail AFTER UPDATE ON gd.t FOR EACH ROW EXECUTE FUNCTION public.gd_fail()" >/dev/null
+out=$(as_owner -c '\set ON_ERROR_STOP 0' -c '\set VERBOSITY verbose' -c "UPDATE gd.t SET v = 'poison' WHERE id = 1" \
+  -c "SELECT 'still here'" 2>&1 || true)
+case "$out" in *"ERROR:  P0099:"*"still here"*) ;; *) fail "failing AFTER trigger through the hook chain: $out" ;; esac
+as_owner -c "DROP TRIGGER zz_fail ON gd.t" >/dev/null
+# errors pass through our hooks whole: a custom SQLSTATE and the CONTEXT raised in a DO block
+# (ProcessUtility), and a foreign key's violation raised by its AFTER trigger (ExecutorFinish)
+# with the schema, table and constraint names clients read
+out=$(q -c '\set ON_ERROR_STOP 0' -c '\set VERBOSITY verbose' \
+  -c "DO \$\$BEGIN RAISE EXCEPTION 'custom' USING ERRCODE = 'GE123'; END\$\$" 2>&1 || true)
+case "$out" in *"ERROR:  GE123: custom"*"CONTEXT:  PL/pgSQL function inline_code_block"*) ;;
+  *) fail "an error raised in a DO block lost its SQLSTATE or context: $out" ;; esac
+as_owner -c "CREATE TABLE gd.child_rows (id int PRIMARY KEY, t_id int REFERENCES gd.t (id))" \
+  -c "SELECT ge_security.enable_audit('gd.child_rows')" >/dev/null
+out=$(as_owner -c '\set VERBOSITY verbose' -c "INSERT INTO gd.child_rows VALUES (1, 999999)" 2>&1 || true)
+case "$out" in *"ERROR:  23503:"*"SCHEMA NAME:  gd"*"TABLE NAME:  child_rows"*"CONSTRAINT NAME:  child_rows_t_id_fkey"*) ;;
+  *) fail "a foreign key violation lost its fields: $out" ;; esac
+[ "$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE table_name = 'gd.t' AND id > $rows_before
+           AND op IN ('INSERT', 'UPDATE')")" = 0 ] || fail "a failed statement left audit rows"
+as_owner -c "UPDATE gd.t SET v = 'after' WHERE id = 1" >/dev/null
+[ "$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE table_name = 'gd.t' AND id > $rows_before AND op = 'UPDATE'")" = 1 ] \
+  || fail "the write after the failures was not audited"
+# it records statements that completed: the UPDATE (our ExecutorFinish hook) and the CREATE
+# TRIGGER (our two ProcessUtility hooks)
+[ "$(q -c "SELECT count(*) FROM pg_stat_statements
+           WHERE query LIKE 'UPDATE gd.t SET v = \$1 WHERE id = \$2' OR query LIKE 'CREATE TRIGGER zz_fail%'")" = 2 ] \
+  || fail "pg_stat_statements did not see statements passed through our hooks: $(q -c "SELECT string_agg(query, ' | ') FROM pg_stat_statements")"
+echo "  with pg_stat_statements hooked ahead: errors pass through whole (custom SQLSTATE, context, constraint names); failed statements leave no audit rows"
 
 # no worker seals here: seal first, or rows older than five seal_intervals (5 s, easily reached
 # on a loaded machine) are reported as unsealed_backlog

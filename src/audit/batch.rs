@@ -1,6 +1,7 @@
 //! Audit rows written in batches (docs/architecture.md, "Batched writes"): while a statement's
 //! AFTER triggers run, the row trigger buffers its records; the statement's end writes them.
 use super::writer::{self, AuditRecord, Prepared};
+use crate::hook_chain;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -46,22 +47,6 @@ pub fn init() {
         pg_sys::ProcessUtility_hook = Some(utility_hook);
         pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact_event), std::ptr::null_mut());
-    }
-}
-
-/// A statement whose end writes the buffer; closed on every exit, an error's unwinding too.
-struct Scope;
-
-impl Scope {
-    fn open() -> Scope {
-        OPEN_SCOPES.set(OPEN_SCOPES.get() + 1);
-        Scope
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        OPEN_SCOPES.set(OPEN_SCOPES.get() - 1);
     }
 }
 
@@ -149,36 +134,38 @@ fn forget() {
 }
 
 /// The ExecutorFinish hook: the statement's AFTER triggers run inside it, with a scope open;
-/// what they buffered is written when it returns.
+/// what they buffered is written when it returns. Not `#[pg_guard]`: an ERROR below is caught
+/// and rethrown as raised (`hook_chain`), so this frame holds nothing to drop, and our own work
+/// after the statement runs in a guarded function.
 ///
 /// # Safety
 /// Called only by PostgreSQL as `ExecutorFinish_hook` (installed by `init`), with a valid
 /// query descriptor.
-#[pg_guard]
 unsafe extern "C-unwind" fn finish_hook(query_desc: *mut pg_sys::QueryDesc) {
-    let scope = Scope::open();
-    // SAFETY: the descriptor is passed on as PostgreSQL gave it. An ERROR unwinds as a panic,
-    // which closes the scope: pgrx's binding of standard_ExecutorFinish catches it itself, a
-    // previous hook (a bare function pointer) is called through the FFI boundary.
-    unsafe {
-        match PREVIOUS_FINISH {
-            Some(previous) => {
-                pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| previous(query_desc))
-            }
-            None => pg_sys::standard_ExecutorFinish(query_desc),
-        }
-    };
-    drop(scope);
+    OPEN_SCOPES.set(OPEN_SCOPES.get() + 1);
+    // SAFETY: PostgreSQL's arguments, passed on.
+    let completed = unsafe { hook_chain::executor_finish(PREVIOUS_FINISH, query_desc) };
+    OPEN_SCOPES.set(OPEN_SCOPES.get() - 1);
+    if !completed {
+        // SAFETY: the scope is closed and nothing here needs dropping.
+        unsafe { hook_chain::rethrow() };
+    }
+    flush_after_statement();
+}
+
+/// Write what the statement that just ended buffered (its ERROR raised through pgrx's guard).
+#[pg_guard]
+extern "C-unwind" fn flush_after_statement() {
     flush_current();
 }
 
 /// The ProcessUtility hook: COPY FROM fires its AFTER triggers inside the utility call, with a
 /// scope open; what they buffered is written when it returns. Other statements pass through.
+/// Not `#[pg_guard]`, as for `finish_hook`.
 ///
 /// # Safety
 /// Called only by PostgreSQL as `ProcessUtility_hook` (installed by `init`), with the arguments
 /// of a ProcessUtility call: a valid planned utility statement and its source text.
-#[pg_guard]
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn utility_hook(
     pstmt: *mut pg_sys::PlannedStmt,
@@ -197,39 +184,31 @@ unsafe extern "C-unwind" fn utility_hook(
             && (*node).type_ == pg_sys::NodeTag::T_CopyStmt
             && (*node.cast::<pg_sys::CopyStmt>()).is_from
     };
-    let scope = copy_from.then(Scope::open);
-    // SAFETY: the arguments are passed on as PostgreSQL gave them. An ERROR unwinds as a panic,
-    // which closes the scope: pgrx's binding of standard_ProcessUtility catches it itself, a
-    // previous hook (a bare function pointer) is called through the FFI boundary.
-    unsafe {
-        match PREVIOUS_UTILITY {
-            Some(previous) => pg_sys::submodules::ffi::pg_guard_ffi_boundary(|| {
-                previous(
-                    pstmt,
-                    query_string,
-                    read_only_tree,
-                    context,
-                    params,
-                    query_env,
-                    dest,
-                    qc,
-                )
-            }),
-            None => pg_sys::standard_ProcessUtility(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-        }
+    let scopes = OPEN_SCOPES.get();
+    if copy_from {
+        OPEN_SCOPES.set(scopes + 1);
+    }
+    // SAFETY: PostgreSQL's arguments, passed on.
+    let completed = unsafe {
+        hook_chain::process_utility(
+            PREVIOUS_UTILITY,
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        )
     };
-    if let Some(scope) = scope {
-        drop(scope);
-        flush_current();
+    OPEN_SCOPES.set(scopes);
+    if !completed {
+        // SAFETY: the scope is closed and nothing here needs dropping.
+        unsafe { hook_chain::rethrow() };
+    }
+    if copy_from {
+        flush_after_statement();
     }
 }
 

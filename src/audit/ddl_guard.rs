@@ -96,12 +96,14 @@ impl Installed {
 }
 
 /// The ProcessUtility hook: plans the statement, refuses it or runs it (through the previous
-/// hook or standard_ProcessUtility), then audits new descendants and records it.
+/// hook or standard_ProcessUtility), then audits new descendants and records it. Not
+/// `#[pg_guard]`: an ERROR raised by the statement is caught and rethrown as raised
+/// (`hook_chain`), so this frame holds only a raw pointer to the plan, and the work before and
+/// after runs in guarded functions.
 ///
 /// # Safety
 /// Called only by PostgreSQL as `ProcessUtility_hook` (installed by `init`), with the arguments
 /// of a ProcessUtility call: a valid planned utility statement and its source text.
-#[pg_guard]
 #[allow(clippy::too_many_arguments)]
 unsafe extern "C-unwind" fn guard_utility(
     pstmt: *mut pg_sys::PlannedStmt,
@@ -114,57 +116,85 @@ unsafe extern "C-unwind" fn guard_utility(
     qc: *mut pg_sys::QueryCompletion,
 ) {
     // SAFETY: PostgreSQL passes a valid planned utility statement and its source text.
-    let mut plan = unsafe { plan_for(pstmt) };
-    if let Some(plan) = &mut plan {
-        if gucs::MAINTENANCE.get() {
-            // In maintenance (a restore replays a dump's DDL before its trail rows are loaded)
-            // what the guard would refuse is recorded, and DDL on audited tables; other security
-            // DDL is not (its rows would take ids the dump's trail rows still need). DDL on the
-            // trail's own objects goes to the server log: the trail may be out of shape before
-            // or after it (that is what such maintenance repairs), and the writer refuses it.
-            plan.record =
-                !plan.on_trail && (plan.refuse.is_some() || plan.record && plan.on_audited);
-            if let (true, Some((object, _))) = (plan.on_trail, &plan.refuse) {
-                pgrx::log!(
-                    "ge_security: maintenance DDL on {object} by session user {}",
-                    session_user()
-                );
-            }
-        } else if let Some((object, why)) = &plan.refuse {
-            refuse(object, why);
+    let plan = unsafe { plan_before(pstmt) };
+    // SAFETY: PostgreSQL's arguments, passed on.
+    let completed = unsafe {
+        crate::hook_chain::process_utility(
+            PREVIOUS_UTILITY_HOOK,
+            pstmt,
+            query_string,
+            read_only_tree,
+            context,
+            params,
+            query_env,
+            dest,
+            qc,
+        )
+    };
+    if !completed {
+        if !plan.is_null() {
+            // SAFETY: the plan plan_before boxed, freed once (plain Rust data, no PostgreSQL
+            // call); the pointer is not used again.
+            drop(unsafe { Box::from_raw(plan.cast::<Plan>()) });
         }
+        // SAFETY: nothing in this frame needs dropping any more.
+        unsafe { crate::hook_chain::rethrow() };
     }
-    // SAFETY: the arguments are passed on as PostgreSQL gave them.
-    unsafe {
-        match PREVIOUS_UTILITY_HOOK {
-            Some(previous) => previous(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
-            None => pg_sys::standard_ProcessUtility(
-                pstmt,
-                query_string,
-                read_only_tree,
-                context,
-                params,
-                query_env,
-                dest,
-                qc,
-            ),
+    // SAFETY: the plan from plan_before (or null), and PostgreSQL's arguments.
+    unsafe { act_after(plan, pstmt, query_string) };
+}
+
+/// Plan the statement and refuse it if it must be; the plan, boxed, for `act_after` (or for
+/// the hook to free if the statement fails), or null when there is nothing to do afterwards.
+///
+/// # Safety
+/// `pstmt` is a valid planned utility statement.
+#[pg_guard]
+unsafe extern "C-unwind" fn plan_before(pstmt: *mut pg_sys::PlannedStmt) -> *mut std::ffi::c_void {
+    // SAFETY: the caller's guarantee.
+    let Some(mut plan) = (unsafe { plan_for(pstmt) }) else {
+        return std::ptr::null_mut();
+    };
+    if gucs::MAINTENANCE.get() {
+        // In maintenance (a restore replays a dump's DDL before its trail rows are loaded)
+        // what the guard would refuse is recorded, and DDL on audited tables; other security
+        // DDL is not (its rows would take ids the dump's trail rows still need). DDL on the
+        // trail's own objects goes to the server log: the trail may be out of shape before
+        // or after it (that is what such maintenance repairs), and the writer refuses it.
+        plan.record = !plan.on_trail && (plan.refuse.is_some() || plan.record && plan.on_audited);
+        if let (true, Some((object, _))) = (plan.on_trail, &plan.refuse) {
+            pgrx::log!(
+                "ge_security: maintenance DDL on {object} by session user {}",
+                session_user()
+            );
         }
+    } else if let Some((object, why)) = &plan.refuse {
+        refuse(object, why);
     }
-    let Some(plan) = plan else { return };
+    Box::into_raw(Box::new(plan)).cast()
+}
+
+/// Once the statement ran: audit the new descendants and record it, as its plan says.
+///
+/// # Safety
+/// `plan` is null or what `plan_before` returned, not used again; `pstmt` and `query_string`
+/// are the arguments of the ProcessUtility call it planned.
+#[pg_guard]
+unsafe extern "C-unwind" fn act_after(
+    plan: *mut std::ffi::c_void,
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const c_char,
+) {
+    if plan.is_null() {
+        return;
+    }
+    // SAFETY: the caller's guarantee: the box plan_before made, taken back once.
+    let plan = unsafe { Box::from_raw(plan.cast::<Plan>()) };
     for child in &plan.audit_after {
         audit_new_descendant(child);
     }
     if plan.record {
-        // SAFETY: as above.
+        // SAFETY: the caller's guarantee.
         unsafe { record(&plan, pstmt, query_string) };
     }
 }
