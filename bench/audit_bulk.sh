@@ -12,6 +12,12 @@
 # statement are copied by plain SQL into a table shaped like audit_log (same indexes). The
 # statement's time plus that copy is what any row trigger writing the same rows would cost if
 # building them were free: the best native / PL/pgSQL any such trigger can reach here.
+# BENCH_STAGES=1, on a build with bench/audit_stages.patch applied, adds five runs of the native
+# trigger on its own tables that stop part way (the setting ge_security_bench.stage): called and
+# returning at once, after building the images, after reading who and when, after forming and
+# hashing the tuples without inserting them, and writing each row at once as before batching.
+# Their differences are what each part of an audited row costs in the statement (the per-row
+# cost split), and called-and-returning plus the insert is the floor measured in situ.
 set -euo pipefail
 source "$(dirname "$0")/../pg_test/cluster.sh"
 ROUNDS=${BENCH_ROUNDS:-5}
@@ -51,19 +57,26 @@ VACUUM ANALYZE;
 SQL
 
 settings="SELECT set_config('app.current_actor', 'bench-app', false), set_config('app.current_user', 'bench-app', false)"
+stages=(noop images prepared noinsert unbatched)
+table_of() { # variant -> the tables' prefix (stage runs use the native trigger's tables)
+  case " ${stages[*]} " in *" $1 "*) echo native ;; *) echo "$1" ;; esac
+}
 ms() { # variant statement -> milliseconds
   local encoding="SELECT 1"
   [ "$1" = v1 ] && encoding="SET ge_security.row_encoding = 1"
+  [ "$(table_of "$1")" != "$1" ] && encoding="SET ge_security_bench.stage = $1"
   q -c "\\timing on" -c "$settings" -c "$encoding" -c "$2" | awk '/^Time:/ {t = $2} END {print t}'
 }
 update_ms() {
-  q -c "VACUUM $1_accounts" -c "CHECKPOINT" >/dev/null
-  ms "$1" "UPDATE $1_accounts SET abalance = abalance + 1"
+  local t; t=$(table_of "$1")
+  q -c "VACUUM ${t}_accounts" -c "CHECKPOINT" >/dev/null
+  ms "$1" "UPDATE ${t}_accounts SET abalance = abalance + 1"
 }
 insert_ms() {
-  q -c "VACUUM $1_inserts" -c "CHECKPOINT" >/dev/null
-  ms "$1" "INSERT INTO $1_inserts SELECT * FROM source"
-  q -c "TRUNCATE $1_inserts" >/dev/null
+  local t; t=$(table_of "$1")
+  q -c "VACUUM ${t}_inserts" -c "CHECKPOINT" >/dev/null
+  ms "$1" "INSERT INTO ${t}_inserts SELECT * FROM source"
+  q -c "TRUNCATE ${t}_inserts" >/dev/null
 }
 floor_ms() { # the last $ROWS audit rows copied into floor_log
   q -c "VACUUM floor_log" -c "CHECKPOINT" >/dev/null
@@ -75,6 +88,16 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 variants=(plain plpgsql native)
 [ "${BENCH_V1:-0}" = 1 ] && variants+=(v1)
+if [ "${BENCH_STAGES:-0}" = 1 ]; then
+  # a build without the patch writes an audit row however the stage is set
+  before=$(q -c "SELECT count(*) FROM ge_security.audit_log")
+  q -c "SET ge_security_bench.stage = noop" -c "UPDATE native_accounts SET abalance = abalance WHERE aid = 1"
+  if [ "$(q -c "SELECT count(*) FROM ge_security.audit_log")" != "$before" ]; then
+    echo "BENCH_STAGES=1 needs a build with bench/audit_stages.patch applied" >&2
+    exit 1
+  fi
+  variants+=("${stages[@]}")
+fi
 declare -A ms_of
 for round in $(seq 1 "$ROUNDS"); do
   for statement in update insert; do
@@ -87,11 +110,15 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 # per_round STATEMENT EXPR: median over rounds of EXPR of u (unaudited), p (PL/pgSQL) and
-# n (native) milliseconds in each round, and f, the copy of native's rows (the write floor)
+# n (native) milliseconds in each round, f, the copy of native's rows (the write floor), o (v1)
+# and the stages: z (noop), i (images), r (prepared), x (noinsert), b (unbatched)
 per_round() {
   for round in $(seq 1 "$ROUNDS"); do
     awk -v u="${ms_of[plain.$1.$round]}" -v p="${ms_of[plpgsql.$1.$round]}" \
       -v n="${ms_of[native.$1.$round]}" -v f="${ms_of[floor.$1.$round]}" -v o="${ms_of[v1.$1.$round]:-0}" \
+      -v z="${ms_of[noop.$1.$round]:-0}" -v i="${ms_of[images.$1.$round]:-0}" \
+      -v r="${ms_of[prepared.$1.$round]:-0}" -v x="${ms_of[noinsert.$1.$round]:-0}" \
+      -v b="${ms_of[unbatched.$1.$round]:-0}" -v rows="$ROWS" \
       "BEGIN {printf \"%.4f\\n\", $2}"
   done | median
 }
@@ -109,11 +136,26 @@ row "PL/pgSQL / unaudited" "p / u"
 row "write floor / PL/pgSQL" "(u + f) / p" "unaudited + copying the same audit rows: no row trigger beats it"
 row "native / write floor" "n / (u + f)" "what building and firing add over the floor"
 [ "${BENCH_V1:-0}" = 1 ] && row "native v2 / native v1" "n / o" "per-value digests: target <= 1.05"
+if [ "${BENCH_STAGES:-0}" = 1 ]; then
+  echo "per audited row, microseconds (differences of stage runs, median over rounds)"
+  row "  the statement, unaudited" "u * 1000 / rows"
+  row "  AFTER-trigger queue + call" "(z - u) * 1000 / rows" "any row trigger pays it (PL/pgSQL too)"
+  row "  key, images, changed cols" "(i - z) * 1000 / rows"
+  row "  who/when, batch copy" "(r - i) * 1000 / rows"
+  row "  hash + form tuples" "(x - r) * 1000 / rows" "encoding v2: per-value and image digests, row hash"
+  row "  heap + index insert, WAL" "(n - x) * 1000 / rows" "batched"
+  row "  ... the same unbatched" "(b - x) * 1000 / rows" "one insert per row, as before batching"
+  row "  PL/pgSQL trigger in all" "(p - u) * 1000 / rows"
+  row "in-situ floor / PL/pgSQL" "(z + n - x) / p" "queue + call + insert: a trigger whose rows cost nothing to build"
+  row "in-situ floor / unaudited" "(z + n - x) / u"
+  row "native unbatched / batched" "b / n"
+fi
 
 # every change audited once, and the trail verifies
 native_rows=$(q -c "SELECT count(*) FROM ge_security.audit_log WHERE op IN ('UPDATE', 'INSERT')")
 audited=1
-[ "${BENCH_V1:-0}" = 1 ] && audited=2
+[ "${BENCH_V1:-0}" = 1 ] && audited=$((audited + 1))
+[ "${BENCH_STAGES:-0}" = 1 ] && audited=$((audited + 1))
 expected=$((2 * ROUNDS * ROWS * audited))
 q -c "SELECT ge_security.audit_seal()" >/dev/null
 clean=$(q -c "SELECT string_agg(coalesce(problem, 'ok'), ',') FROM ge_security.audit_verify()")

@@ -636,16 +636,27 @@ unsafe fn form_tuple(
         None => crate::canonical::ROW_ENCODING_V1,
     };
     let (old_field, new_field, statement_field) = if version == ROW_ENCODING_V2 {
-        let image = |j: &Option<StoredJsonb>| {
-            Field::Digest(j.as_ref().map(|j| {
-                image::digest_of_text(&j.text).unwrap_or_else(|| {
-                    GeError::new(Kind::Internal, "an audit row image is not a JSON object").raise()
-                })
-            }))
+        fn not_an_object() -> ! {
+            GeError::new(Kind::Internal, "an audit row image is not a JSON object").raise()
+        }
+        fn digested<'a>(
+            j: &'a Option<StoredJsonb>,
+            known: &[image::Digested<'_>],
+        ) -> Option<Vec<image::Digested<'a>>> {
+            j.as_ref()
+                .map(|j| image::digested_members(&j.text, known).unwrap_or_else(|| not_an_object()))
+        }
+        let image = |members: Option<Vec<image::Digested<'_>>>| {
+            Field::Digest(
+                members.map(|m| image::digest_of_members(&m).unwrap_or_else(|| not_an_object())),
+            )
         };
+        // the new image reuses the old one's digests of unchanged values
+        let old_members = digested(&old_row, &[]);
+        let new_members = digested(&new_row, old_members.as_deref().unwrap_or(&[]));
         (
-            image(&old_row),
-            image(&new_row),
+            image(old_members),
+            image(new_members),
             Field::Digest(change.statement.as_deref().map(image::statement_digest)),
         )
     } else {
